@@ -1,0 +1,1 @@
+"""The shoplens web service and command line."""

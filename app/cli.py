@@ -1,0 +1,127 @@
+"""The ``shoplens`` command: one subcommand per job, flags generated from ``app.settings``.
+
+Known failures (missing weights, a bad catalog, a busy index) end with one clear line and a non-zero
+exit code, never a traceback; the live index is untouched whenever indexing fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from app.settings import Settings, flag_names, parse_value, setting_fields
+
+MODEL_FIELDS = ["model", "pretrained", "device", "batch_size", "cache_dir", "allow_download"]
+INDEX_FIELDS = ["catalog", "index_dir", *MODEL_FIELDS, "index_factory", "allow_outside_images", "max_pixels"]
+SERVE_FIELDS = ["index_dir", "host", "port", "workers", "threads", "timeout", "admin_token", "reload_interval",
+                "max_upload_bytes", "max_pixels", "min_image_side", *MODEL_FIELDS]
+log = logging.getLogger("shoplens")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    overrides = {name: value for name, value in vars(args).items() if name in Settings.__dataclass_fields__}
+    try:
+        settings = Settings.from_env(**overrides)
+    except (ValueError, TypeError) as exc:
+        print(f"shoplens: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.handler(settings, args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shoplens", description="Visual product search and makeup try-on.")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _command(commands, "index", "Embed a catalog and switch the live index to a new version.", INDEX_FIELDS,
+             cmd_index)
+    _command(commands, "fetch-model", "Download model weights into the cache for offline servers.",
+             ["model", "pretrained", "cache_dir"], cmd_fetch_model)
+    return parser
+
+
+def _command(commands, name: str, help_text: str, fields: list[str], handler: Callable) -> argparse.ArgumentParser:
+    sub = commands.add_parser(name, help=help_text, description=help_text)
+    specs = {spec.name: spec for spec in setting_fields()}
+    for field_name in fields:
+        spec = specs[field_name]
+        kind = {"int": int, "float": float, "bool": bool}.get(str(spec.type), str)
+        help_line = f"{spec.metadata['help']} [env SHOPLENS_{field_name.upper()}, default {spec.default!r}]"
+        if spec.metadata.get("secret"):
+            help_line = f"{spec.metadata['help']} [env SHOPLENS_{field_name.upper()}]"
+        if kind is bool:
+            sub.add_argument(*flag_names(spec), dest=field_name, default=None, action="store_true", help=help_line)
+        else:
+            sub.add_argument(*flag_names(spec), dest=field_name, default=None, help=help_line,
+                             type=lambda raw, kind=kind: parse_value(kind, raw),
+                             metavar=field_name.upper().split("_")[-1])
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
+    from indexer.build import IndexBusy
+    from indexer.catalog import CatalogError
+    from indexer.runner import IndexJob, NothingToIndex, run_index
+
+    if not settings.catalog:
+        print("shoplens index: no catalog given; use --catalog PATH or SHOPLENS_CATALOG.", file=sys.stderr)
+        return 2
+    embedder = _load_embedder(settings)
+    if embedder is None:
+        return 1
+    job = IndexJob(catalog=Path(settings.catalog), out_dir=Path(settings.index_dir),
+                   index_factory=settings.index_factory, allow_outside_images=settings.allow_outside_images,
+                   limits=settings.image_limits(), show_progress=True)
+    try:
+        report = run_index(job, embedder)
+    except (CatalogError, NothingToIndex, IndexBusy) as exc:
+        print(f"shoplens index: {exc}", file=sys.stderr)
+        return 1
+    except Exception:  # any other failure: say so, keep the old version live, exit non-zero
+        log.exception("Indexing failed; the previous index version is still live.")
+        return 1
+    print(report.summary())
+    for row in report.skipped[:20]:
+        print(f"  skipped line {row.line}: {row.message}")
+    if len(report.skipped) > 20:
+        print(f"  ... {len(report.skipped) - 20} more in {Path(settings.index_dir) / report.version / 'skipped.jsonl'}")
+    return 0
+
+
+def cmd_fetch_model(settings: Settings, args: argparse.Namespace) -> int:
+    from vision.weights import UnknownModel, WeightsNotFound, resolve_model_name, resolve_weights
+
+    try:
+        name = resolve_model_name(settings.model)
+        weights = resolve_weights(name, settings.pretrained, cache_dir=settings.cache_dir or None,
+                                  allow_download=True)
+    except (UnknownModel, WeightsNotFound) as exc:
+        print(f"shoplens fetch-model: {exc}", file=sys.stderr)
+        return 1
+    print(f"{name} / {settings.pretrained}: {weights.path}")
+    return 0
+
+
+def _load_embedder(settings: Settings):
+    """The embedder, or None after printing why it cannot be loaded."""
+    from vision.devices import DeviceUnavailable
+    from vision.embedder import Embedder
+    from vision.weights import UnknownModel, WeightsNotFound
+
+    try:
+        return Embedder(settings.embedder_config())
+    except (WeightsNotFound, UnknownModel, DeviceUnavailable, ValueError) as exc:
+        print(f"shoplens: cannot load the model: {exc}", file=sys.stderr)
+        return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

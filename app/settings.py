@@ -1,0 +1,112 @@
+"""Every setting in one typed object: defaults here, overridden by ``SHOPLENS_*`` env vars, then flags.
+
+Each field's metadata names its command-line flag and help text, so the CLI, the env reader and the
+README's settings table all come from this one list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from vision.embedder import EmbedderConfig
+from vision.images import ImageLimits
+
+ENV_PREFIX = "SHOPLENS_"
+
+
+def _setting(default: Any, help: str, *flags: str, secret: bool = False) -> Any:
+    return field(default=default, metadata={"help": help, "flags": flags, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration; frozen so nothing mutates it behind the app's back."""
+
+    catalog: str = _setting("", "Catalog to index: a CSV, a JSONL file or a folder of images "
+                                "(empty: the built-in demo catalog).")
+    index_dir: str = _setting("data/index", "Folder holding index versions and the `current` pointer.",
+                              "--out", "--index")
+    model: str = _setting("ViT-B-32", "open_clip model name, or a path to an open_clip model-config JSON.")
+    pretrained: str = _setting("laion2b_s34b_b79k", "Pretrained tag (Hugging Face cache) or a local "
+                                                    "checkpoint file.")
+    device: str = _setting("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps.")
+    batch_size: int = _setting(0, "Images per forward pass; 0 picks one for the device.")
+    cache_dir: str = _setting("", "Where model weights are cached (empty: the Hugging Face default, HF_HOME).")
+    allow_download: bool = _setting(False, "Let model loading download missing weights (off: fail fast).")
+    index_factory: str = _setting("", "FAISS index factory string; empty chooses exact or HNSW by catalog size.")
+    allow_outside_images: bool = _setting(False, "Let catalog image paths point outside the catalog's folder.")
+    host: str = _setting("127.0.0.1", "Address the server binds to.")
+    port: int = _setting(8000, "Port the server listens on.")
+    workers: int = _setting(0, "gunicorn worker processes; 0 picks one per two cores (at least 1).")
+    threads: int = _setting(4, "Threads per gunicorn worker.")
+    timeout: int = _setting(60, "Seconds before gunicorn restarts a stuck worker.")
+    admin_token: str = _setting("", "Bearer token for /api/v1/admin/*; empty disables the admin API.",
+                                secret=True)
+    reload_interval: float = _setting(10.0, "Seconds between checks for a new index version; 0 disables.")
+    max_upload_bytes: int = _setting(15 * 1024 * 1024, "Largest accepted request body in bytes.")
+    max_pixels: int = _setting(40_000_000, "Largest accepted image in pixels (width x height).")
+    min_image_side: int = _setting(32, "Smallest accepted image side in pixels.")
+    log_level: str = _setting("INFO", "Python log level.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Defaults, then ``SHOPLENS_<NAME>`` variables, then ``overrides`` (flags) that are not None.
+
+        :raise ValueError: naming the variable whose value has the wrong type.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + spec.name.upper())
+            if raw is not None:
+                values[spec.name] = _parse(spec, raw, ENV_PREFIX + spec.name.upper())
+        values.update({name: value for name, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def embedder_config(self) -> EmbedderConfig:
+        return EmbedderConfig(model=self.model, pretrained=self.pretrained, device=self.device,
+                              batch_size=self.batch_size or None, cache_dir=self.cache_dir or None,
+                              allow_download=self.allow_download)
+
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels,
+                           min_side=self.min_image_side)
+
+    def worker_count(self) -> int:
+        return self.workers or max(1, (os.cpu_count() or 2) // 2)
+
+
+def setting_fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(Settings))
+
+
+def flag_names(spec: dataclasses.Field) -> tuple[str, ...]:
+    return ("--" + spec.name.replace("_", "-"), *spec.metadata.get("flags", ()))
+
+
+def _parse(spec: dataclasses.Field, raw: str, label: str) -> Any:
+    kind = spec.type if isinstance(spec.type, type) else {"int": int, "float": float, "bool": bool}.get(
+        str(spec.type), str)
+    try:
+        return parse_value(kind, raw)
+    except ValueError as exc:
+        raise ValueError(f"{label}={raw!r}: {exc}") from None
+
+
+def parse_value(kind: type, raw: str) -> Any:
+    """Parse a string the way both env vars and flags spell values."""
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+        raise ValueError("expected true/false")
+    if kind is int:
+        return int(raw)
+    if kind is float:
+        return float(raw)
+    return raw

@@ -1,0 +1,204 @@
+"""Write a complete index version aside, fsync it, and only then point ``current`` at it.
+
+A reader therefore only ever sees a finished version: a crash at any moment leaves the previous one
+live, and a half-written folder is named ``.tmp-*`` and swept away by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import faiss
+import numpy as np
+
+from indexer.catalog import Product, SkippedRow
+
+CURRENT = "current"
+KEEP_VERSIONS = 3
+EXACT_LIMIT = 50_000            # below this many products exact search is fast enough (see BENCHMARKS)
+ANN_FACTORY = "HNSW32,Flat"
+ANN_EF_SEARCH = 128             # reaches recall@10 >= 0.95 at 1M vectors (bench/search.py)
+MANIFEST_VERSION = 1
+
+
+class IndexBusy(RuntimeError):
+    """Another indexer is writing to the same folder."""
+
+
+@dataclass
+class Manifest:
+    """What a version contains and how it was made; the server loads the model named here."""
+
+    version: str
+    model_id: str
+    model: str
+    pretrained: str
+    dim: int
+    count: int
+    index_type: str
+    catalog: str
+    catalog_checksum: str
+    created: str
+    skipped: dict[str, int] = field(default_factory=dict)
+    ef_search: int = 0
+    format: int = MANIFEST_VERSION
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        data = json.loads(path.read_text())
+        return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
+
+
+def stable_id(product_id: str) -> int:
+    """A 63-bit FAISS id derived from the product id, identical in every version."""
+    return int.from_bytes(hashlib.blake2b(product_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def choose_factory(count: int, override: str = "") -> str:
+    if override:
+        return override
+    return "Flat" if count < EXACT_LIMIT else ANN_FACTORY
+
+
+def build_faiss_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Index:
+    """An inner-product index over unit vectors, addressed by ``ids`` through an ID map."""
+    base = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    if not base.is_trained:
+        sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:max(256 * 40, 100_000)]]
+        base.train(sample)
+    if isinstance(base, faiss.IndexHNSW):
+        base.hnsw.efSearch = ANN_EF_SEARCH
+    index = faiss.IndexIDMap2(base)
+    index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids.astype(np.int64))
+    return index
+
+
+@contextlib.contextmanager
+def exclusive(out_dir: Path) -> Iterator[None]:
+    """Hold the folder's lock for a whole build so two indexers cannot interleave versions."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexBusy(f"Another indexer is writing to {out_dir}; wait for it to finish.") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarray, manifest: Manifest,
+                  skipped: Sequence[SkippedRow], factory: str) -> Path:
+    """Write a full version folder next to the live one and switch ``current`` to it.
+
+    :raise ValueError: for an empty product list or vectors that do not match the products.
+    """
+    if not products:
+        raise ValueError("Nothing to index: no valid products.")
+    if vectors.shape != (len(products), manifest.dim):
+        raise ValueError(f"Vectors {vectors.shape} do not match {len(products)} products of dim {manifest.dim}.")
+    ids = np.array([stable_id(product.id) for product in products], dtype=np.int64)
+    if len(np.unique(ids)) != len(ids):
+        raise ValueError("Two product ids hash to the same FAISS id; rename one of them.")
+    sweep_temporary(out_dir)
+    manifest.version = _new_version_name(out_dir)
+    staging = out_dir / f".tmp-{manifest.version}"
+    staging.mkdir(parents=True)
+    index = build_faiss_index(vectors, ids, factory)
+    faiss.write_index(index, str(staging / "index.faiss"))
+    np.save(staging / "vectors.npy", np.ascontiguousarray(vectors, np.float32))
+    _write_lines(staging / "products.jsonl",
+                 (dict(product.to_record(), faiss_id=int(faiss_id)) for product, faiss_id in zip(products, ids)))
+    _write_lines(staging / "skipped.jsonl", (asdict(row) for row in skipped))
+    (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
+    for path in staging.iterdir():
+        _fsync_file(path)
+    final = out_dir / manifest.version
+    os.rename(staging, final)
+    _fsync_dir(out_dir)
+    switch_current(out_dir, manifest.version)
+    prune_versions(out_dir)
+    return final
+
+
+def switch_current(out_dir: Path, version: str) -> None:
+    """Atomically make ``version`` the live one (write a temp file, fsync, rename over)."""
+    temporary = out_dir / f".{CURRENT}.tmp"
+    temporary.write_text(version + "\n")
+    _fsync_file(temporary)
+    os.replace(temporary, out_dir / CURRENT)
+    _fsync_dir(out_dir)
+
+
+def read_current(out_dir: Path) -> str | None:
+    try:
+        return (out_dir / CURRENT).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def list_versions(out_dir: Path) -> list[str]:
+    """Finished versions, oldest first."""
+    if not out_dir.is_dir():
+        return []
+    return sorted(path.name for path in out_dir.iterdir()
+                  if path.is_dir() and path.name.startswith("v") and (path / "manifest.json").is_file())
+
+
+def prune_versions(out_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
+    """Delete all but the newest ``keep`` versions; the live one is always kept."""
+    live = read_current(out_dir)
+    versions = list_versions(out_dir)
+    doomed = [name for name in versions[:-keep] if name != live] if len(versions) > keep else []
+    for name in doomed:
+        shutil.rmtree(out_dir / name, ignore_errors=True)
+    return doomed
+
+
+def sweep_temporary(out_dir: Path) -> None:
+    """Remove half-written versions a killed run left behind."""
+    for path in out_dir.glob(".tmp-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _new_version_name(out_dir: Path) -> str:
+    base = "v" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    name, suffix = base, 1
+    while (out_dir / name).exists() or (out_dir / f".tmp-{name}").exists():
+        suffix += 1
+        name = f"{base}-{suffix}"
+    return name
+
+
+def _write_lines(path: Path, records) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

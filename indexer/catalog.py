@@ -1,0 +1,290 @@
+"""Read a merchant's catalog (CSV, JSONL or a folder of images) into validated ``Product`` records.
+
+A bad row is skipped with its line number and reason, and the run goes on: one typo must not keep a
+shop's whole catalog out of search. Duplicate ids are the exception: which row is meant cannot be
+guessed, so they stop the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Iterator
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+_TRUE = frozenset({"1", "true", "yes", "y", "in stock", "in_stock"})
+_FALSE = frozenset({"0", "false", "no", "n", "out of stock", "out_of_stock"})
+
+
+class ProductType(StrEnum):
+    LIPSTICK = "lipstick"
+    LIP_LINER = "lip_liner"
+    EYESHADOW = "eyeshadow"
+    EYELINER = "eyeliner"
+    BLUSH = "blush"
+    FOUNDATION = "foundation"
+    CONCEALER = "concealer"
+    BROW = "brow"
+
+
+class Finish(StrEnum):
+    MATTE = "matte"
+    SATIN = "satin"
+    GLOSS = "gloss"
+    SHIMMER = "shimmer"
+    METALLIC = "metallic"
+
+
+class CatalogError(ValueError):
+    """The catalog as a whole cannot be used (unreadable file, duplicate ids, unknown format)."""
+
+
+class RowError(ValueError):
+    """One row is invalid; ``reason`` is a stable short code for the run summary."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Product:
+    """One sellable item; ``image`` is an absolute path checked to exist when the row was read."""
+
+    id: str
+    title: str
+    image: str
+    line: int = 0
+    category: str = ""
+    brand: str = ""
+    price: float | None = None
+    currency: str = ""
+    url: str = ""
+    in_stock: bool = True
+    product_type: ProductType | None = None
+    shade_hex: str = ""
+    finish: Finish | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["product_type"] = self.product_type.value if self.product_type else None
+        record["finish"] = self.finish.value if self.finish else None
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Product":
+        known = {name: record.get(name) for name in cls.__dataclass_fields__ if name in record}
+        known["product_type"] = ProductType(known["product_type"]) if known.get("product_type") else None
+        known["finish"] = Finish(known["finish"]) if known.get("finish") else None
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    line: int
+    reason: str
+    message: str
+    product_id: str = ""
+
+
+@dataclass
+class Catalog:
+    products: list[Product]
+    skipped: list[SkippedRow] = field(default_factory=list)
+    source: str = ""
+    checksum: str = ""
+
+
+def read_catalog(path: str | os.PathLike, *, allow_outside_images: bool = False) -> Catalog:
+    """Parse ``path`` (CSV, JSONL or a folder of images) into products plus a skipped-row report.
+
+    :raise CatalogError: when the catalog cannot be read at all or has duplicate ids.
+    """
+    source = Path(path)
+    if source.is_dir():
+        rows, base = _folder_rows(source), source
+    elif source.is_file():
+        base = source.parent
+        suffix = source.suffix.lower()
+        if suffix == ".csv":
+            rows = _csv_rows(source)
+        elif suffix in (".jsonl", ".ndjson"):
+            rows = _jsonl_rows(source)
+        else:
+            raise CatalogError(f"{source}: unknown catalog format {suffix!r}; use .csv, .jsonl or a folder.")
+    else:
+        raise CatalogError(f"Catalog {source} does not exist (--catalog / SHOPLENS_CATALOG).")
+    catalog = Catalog(products=[], source=str(source), checksum=_checksum(source))
+    first_line: dict[str, int] = {}
+    duplicates: list[str] = []
+    for line, row in rows:
+        try:
+            product = parse_row(row, line, base, allow_outside_images=allow_outside_images)
+        except RowError as exc:
+            catalog.skipped.append(SkippedRow(line, exc.reason, str(exc), str(row.get("id") or "").strip()))
+            continue
+        if product.id in first_line:
+            duplicates.append(f"id {product.id!r} on lines {first_line[product.id]} and {line}")
+            continue
+        first_line[product.id] = line
+        catalog.products.append(product)
+    if duplicates:
+        shown = "; ".join(duplicates[:10]) + (f"; and {len(duplicates) - 10} more" if len(duplicates) > 10 else "")
+        raise CatalogError(f"{source}: duplicate product ids: {shown}.")
+    return catalog
+
+
+def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_images: bool = False) -> Product:
+    """Validate one raw row.
+
+    :raise RowError: with a reason code and a message a merchandiser can act on.
+    """
+    if "__invalid__" in row:
+        raise RowError("bad_json", f"line {line}: {row['__invalid__']}")
+    text = {key: _text(value) for key, value in row.items() if isinstance(key, str)}
+    for required in ("id", "title", "image"):
+        if not text.get(required):
+            raise RowError(f"missing_{required}", f"line {line}: the {required!r} column is empty or missing")
+    return Product(
+        id=text["id"],
+        title=text["title"],
+        image=str(_image_path(text["image"], base, line, allow_outside_images)),
+        line=line,
+        category=text.get("category", ""),
+        brand=text.get("brand", ""),
+        price=_price(text.get("price", ""), line),
+        currency=text.get("currency", "").upper(),
+        url=text.get("url", ""),
+        in_stock=_in_stock(text.get("in_stock", ""), line),
+        product_type=_choice(ProductType, text.get("product_type", ""), "product_type", line),
+        shade_hex=_shade(text.get("shade_hex", ""), line),
+        finish=_choice(Finish, text.get("finish", ""), "finish", line),
+    )
+
+
+def _image_path(value: str, base: Path, line: int, allow_outside: bool) -> Path:
+    candidate = Path(value).expanduser()
+    resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
+    if not allow_outside and not resolved.is_relative_to(base.resolve()):
+        raise RowError("image_outside_catalog",
+                       f"line {line}: image {value!r} points outside the catalog folder "
+                       "(use --allow-outside-images to permit it)")
+    if not resolved.is_file():
+        raise RowError("image_missing", f"line {line}: image file {value!r} does not exist")
+    if not os.access(resolved, os.R_OK):
+        raise RowError("image_unreadable", f"line {line}: image file {value!r} cannot be read")
+    return resolved
+
+
+def _price(value: str, line: int) -> float | None:
+    if not value:
+        return None
+    try:
+        price = float(value)
+    except ValueError:
+        raise RowError("bad_price", f"line {line}: price {value!r} is not a number") from None
+    if not math.isfinite(price) or price < 0:
+        raise RowError("bad_price", f"line {line}: price {value!r} must be a non-negative number")
+    return round(price, 4)
+
+
+def _in_stock(value: str, line: int) -> bool:
+    lowered = value.lower()
+    if not lowered or lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise RowError("bad_in_stock", f"line {line}: in_stock {value!r} must be true/false")
+
+
+def _shade(value: str, line: int) -> str:
+    if not value:
+        return ""
+    match = _HEX.match(value)
+    if not match:
+        raise RowError("bad_shade_hex", f"line {line}: shade_hex {value!r} must look like #RRGGBB")
+    return "#" + match.group(1).upper()
+
+
+def _choice(enum: type[StrEnum], value: str, column: str, line: int):
+    if not value:
+        return None
+    try:
+        return enum(value.lower().replace(" ", "_").replace("-", "_"))
+    except ValueError:
+        choices = ", ".join(member.value for member in enum)
+        raise RowError(f"unknown_{column}", f"line {line}: {column} {value!r} is not one of {choices}") from None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise CatalogError(f"Cannot read {path}: {exc}") from exc
+    with handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames:
+            raise CatalogError(f"{path} is empty: expected a header row with id,title,image.")
+        reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
+        line = 1
+        try:
+            for row in reader:
+                yield line + 1, row
+                line = reader.line_num
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise CatalogError(f"{path} line {reader.line_num}: {exc}") from exc
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        handle = open(path, encoding="utf-8-sig")
+    except OSError as exc:
+        raise CatalogError(f"Cannot read {path}: {exc}") from exc
+    with handle:
+        for line, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                yield line, {"__invalid__": f"not valid JSON ({exc.msg})"}
+                continue
+            yield line, row if isinstance(row, dict) else {"__invalid__": "not a JSON object"}
+
+
+def _folder_rows(folder: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    for number, image in enumerate(files, start=1):
+        relative = image.relative_to(folder).as_posix()
+        yield number, {"id": relative, "title": image.stem.replace("_", " ").replace("-", " "), "image": relative}
+
+
+def _checksum(source: Path) -> str:
+    """sha256 of the catalog file (or of the folder's file list, sizes and times)."""
+    digest = hashlib.sha256()
+    if source.is_file():
+        with open(source, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    else:
+        for path in sorted(source.rglob("*")):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(f"{path.relative_to(source)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.tiny_model import write_tiny_model
+from vision.embedder import Embedder, EmbedderConfig
+
+
+@pytest.fixture(scope="session")
+def tiny_model_files(tmp_path_factory) -> tuple[Path, Path]:
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tiny_model_files) -> EmbedderConfig:
+    config_path, checkpoint = tiny_model_files
+    return EmbedderConfig(model=str(config_path), pretrained=str(checkpoint), device="cpu", batch_size=4)
+
+
+@pytest.fixture(scope="session")
+def embedder(tiny_config) -> Embedder:
+    return Embedder(tiny_config)
+
+
+def encode(image: Image.Image, fmt: str = "PNG", **save_args) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **save_args)
+    return buffer.getvalue()
+
+
+def gradient_image(width: int = 96, height: int = 64, seed: int = 0) -> Image.Image:
+    """A deterministic, non-uniform RGB picture (uniform images hide orientation bugs)."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width]
+    pixels = np.stack([xs * 255 // max(width - 1, 1), ys * 255 // max(height - 1, 1),
+                       np.full_like(xs, rng.integers(0, 255))], axis=-1)
+    return Image.fromarray(pixels.astype(np.uint8), "RGB")
+
+
+def product_image(index: int, size: tuple[int, int] = (80, 64)) -> Image.Image:
+    """A distinct picture per product: stripes whose colours and spacing depend on ``index``."""
+    rng = np.random.default_rng(1000 + index)
+    width, height = size
+    base = rng.integers(0, 256, size=3)
+    accent = rng.integers(0, 256, size=3)
+    period = 4 + index % 11
+    xs = np.arange(width)[None, :, None]
+    ys = np.arange(height)[:, None, None]
+    stripes = ((xs + ys * (index % 3)) // period) % 2
+    pixels = np.where(stripes == 1, accent, base) + rng.integers(-20, 20, size=(height, width, 3))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+
+CATEGORIES = ["dresses", "shoes", "lipstick", "bags"]
+
+
+def write_catalog(folder: Path, count: int = 12, *, name: str = "catalog.csv") -> Path:
+    """A CSV catalog with ``count`` valid products and their JPEG images under ``folder``."""
+    import csv
+
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "title", "image", "category", "brand", "price", "currency", "url", "in_stock"])
+        for i in range(count):
+            image = f"images/p{i:03d}.jpg"
+            product_image(i).save(folder / image, quality=92)
+            writer.writerow([f"p{i:03d}", f"Product {i}", image, CATEGORIES[i % 4], f"brand{i % 3}",
+                             f"{10 + i}.50", "EUR", f"https://shop.example/p{i:03d}", "true" if i % 5 else "false"])
+    return path

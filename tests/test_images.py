@@ -1,0 +1,166 @@
+"""The image loader: every family of bad input is refused with its own typed error."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import encode, gradient_image
+from vision.images import (
+    CorruptImage, EmptyImage, ImageLimits, ImageTooLarge, ImageTooSmall, UnsupportedImageType, load_image,
+)
+
+
+def png_with_declared_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height``: a decompression bomb's calling card."""
+    data = bytearray(encode(Image.new("L", (8, 8))))
+    ihdr_at = data.index(b"IHDR")
+    data[ihdr_at + 4:ihdr_at + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[ihdr_at:ihdr_at + 17]))
+    data[ihdr_at + 17:ihdr_at + 21] = struct.pack(">I", crc)
+    return bytes(data)
+
+
+def zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("photo.txt", "not a photo")
+    return buffer.getvalue()
+
+
+def test_plain_jpeg_loads_as_rgb():
+    image = load_image(encode(gradient_image(), "JPEG"))
+    assert image.mode == "RGB" and image.size == (96, 64)
+
+
+def test_empty_input_is_refused():
+    with pytest.raises(EmptyImage):
+        load_image(b"")
+
+
+@pytest.mark.parametrize("payload", [
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF",
+    b"just some text, definitely not a picture\n" * 10,
+    b"<html><body><img src=x onerror=alert(1)></body></html>",
+], ids=["svg", "pdf", "text", "html"])
+def test_non_images_are_unsupported(payload):
+    with pytest.raises(UnsupportedImageType):
+        load_image(payload)
+
+
+def test_zip_is_unsupported():
+    with pytest.raises(UnsupportedImageType):
+        load_image(zip_bytes())
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_files_are_corrupt(fmt):
+    data = encode(gradient_image(256, 256), fmt)
+    with pytest.raises(CorruptImage):
+        load_image(data[: len(data) // 2])
+
+
+def test_garbage_after_valid_magic_is_corrupt():
+    data = encode(gradient_image(), "PNG")
+    with pytest.raises((CorruptImage, UnsupportedImageType)):
+        load_image(data[:16] + b"\x00" * 64)
+
+
+def test_byte_limit():
+    data = encode(gradient_image(), "PNG")
+    with pytest.raises(ImageTooLarge, match="bytes"):
+        load_image(data, ImageLimits(max_bytes=len(data) - 1))
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    with pytest.raises(ImageTooLarge, match="pixels"):
+        load_image(png_with_declared_size(30000, 30000))
+
+
+def test_pixel_limit_is_a_setting():
+    data = encode(gradient_image(100, 100), "PNG")
+    with pytest.raises(ImageTooLarge):
+        load_image(data, ImageLimits(max_pixels=99 * 99))
+    assert load_image(data, ImageLimits(max_pixels=100 * 100)).size == (100, 100)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (200, 8)])
+def test_too_small_images_are_refused(size):
+    with pytest.raises(ImageTooSmall):
+        load_image(encode(Image.new("RGB", size), "PNG"))
+
+
+def test_rgba_is_composited_on_white():
+    rgba = Image.new("RGBA", (32, 32), (255, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (0, 0, 16, 32))
+    out = np.asarray(load_image(encode(rgba, "PNG")))
+    assert tuple(out[0, 0]) == (0, 0, 255)
+    assert tuple(out[0, 31]) == (255, 255, 255)
+
+
+def test_palette_with_transparency():
+    palette = Image.new("P", (32, 32), 0)
+    palette.putpalette([10, 200, 30] + [0, 0, 0] * 255)
+    palette.info["transparency"] = 1
+    palette.paste(1, (0, 0, 16, 32))
+    out = np.asarray(load_image(encode(palette, "PNG", transparency=1)))
+    assert tuple(out[0, 31]) == (10, 200, 30)
+    assert tuple(out[0, 0]) == (255, 255, 255)
+
+
+def test_la_mode():
+    la = Image.new("LA", (32, 32), (100, 255))
+    assert tuple(np.asarray(load_image(encode(la, "PNG")))[5, 5]) == (100, 100, 100)
+
+
+def test_cmyk_jpeg():
+    cmyk = Image.new("CMYK", (32, 32), (0, 255, 255, 0))  # pure red ink
+    r, g, b = np.asarray(load_image(encode(cmyk, "JPEG", quality=95)))[16, 16]
+    assert r > 200 and g < 60 and b < 60
+
+
+def test_sixteen_bit_greyscale_keeps_its_range():
+    values = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    image = Image.fromarray(values)
+    out = np.asarray(load_image(encode(image, "PNG")))[..., 0]
+    assert out.min() == 0 and out.max() == 255
+    assert 100 < out[32, 32] < 156  # mid-grey stays mid-grey, not clipped to white
+
+
+def test_one_bit_image():
+    bilevel = Image.new("1", (32, 32), 1)
+    assert tuple(np.asarray(load_image(encode(bilevel, "PNG")))[0, 0]) == (255, 255, 255)
+
+
+def test_animated_gif_gives_first_frame():
+    frames = [Image.new("RGB", (32, 32), (255, 0, 0)), Image.new("RGB", (32, 32), (0, 0, 255))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    r, g, b = np.asarray(load_image(buffer.getvalue()))[16, 16]
+    assert r > 200 and b < 50
+
+
+@pytest.mark.parametrize("orientation, sensor_rotation", [(3, 180), (6, 90), (8, -90)])
+def test_exif_orientation_comes_out_upright(orientation, sensor_rotation):
+    upright = gradient_image(96, 64)
+    # What a phone stores: the pixels as the sensor saw them, plus the tag saying how to turn them.
+    stored = upright.rotate(sensor_rotation, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = load_image(encode(stored, "JPEG", quality=95, exif=exif.tobytes()))
+    assert out.size == upright.size
+    difference = np.abs(np.asarray(out, np.int16) - np.asarray(upright, np.int16)).mean()
+    assert difference < 6
+
+
+def test_reduced_decode_keeps_enough_pixels():
+    data = encode(gradient_image(1600, 1200), "JPEG")
+    image = load_image(data, max_side=224)
+    assert min(image.size) >= 224 and image.size[0] < 1600

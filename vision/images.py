@@ -1,0 +1,141 @@
+"""The only place where untrusted bytes become pixels.
+
+Every upload (search photo, selfie) and every catalog image goes through :func:`load_image`, so the
+limits, the format allow-list and the EXIF/mode normalisation are enforced in exactly one spot.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Raster formats a phone, a browser or a shop platform produces. Anything else (SVG, PDF, EPS, ICO
+# tricks, PSD...) is refused before decoding, because exotic decoders are where the parser bugs live.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # JPEG's opener also yields MPO
+
+
+class ImageError(ValueError):
+    """An image the service refuses; ``code`` is the stable error code the API reports."""
+
+    code = "invalid_image"
+
+
+class EmptyImage(ImageError):
+    code = "empty_image"
+
+
+class UnsupportedImageType(ImageError):
+    code = "unsupported_media_type"
+
+
+class CorruptImage(ImageError):
+    code = "invalid_image"
+
+
+class ImageTooLarge(ImageError):
+    """Too many bytes or too many pixels (a decompression bomb is the latter)."""
+
+    code = "image_too_large"
+
+
+class ImageTooSmall(ImageError):
+    code = "image_too_small"
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Bounds applied to every decoded image; the defaults suit phone photos and catalog shots."""
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    min_side: int = 16
+
+
+def load_image(data: bytes, limits: ImageLimits = ImageLimits(), *, max_side: int | None = None) -> Image.Image:
+    """Decode ``data`` into an upright RGB image.
+
+    ``max_side`` lets callers that only need a small picture (the CLIP preprocessor) ask JPEG for a
+    reduced-scale decode, which is several times faster; the result may then be smaller than the
+    original but never smaller than ``max_side`` on its short side unless the original is.
+
+    :raise ImageError: (a subclass naming the problem) when the bytes are not an acceptable image.
+    """
+    if not data:
+        raise EmptyImage("The image is empty (0 bytes).")
+    if len(data) > limits.max_bytes:
+        raise ImageTooLarge(f"The image is {len(data):,} bytes; the limit is {limits.max_bytes:,}.")
+    image = _open_checked(data, limits)
+    if max_side is not None and image.format in ("JPEG", "MPO"):
+        image.draft("RGB", (max_side, max_side))
+    try:
+        image.seek(0)  # first frame of an animation
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+        rgb = to_rgb(upright)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise CorruptImage(f"The image could not be decoded ({_reason(exc)}).") from exc
+    if min(rgb.size) < limits.min_side:
+        raise ImageTooSmall(
+            f"The image is {rgb.width}x{rgb.height} pixels; each side must be at least {limits.min_side}."
+        )
+    return rgb
+
+
+def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
+    """Read only the header: format and size are checked before any pixel is decoded."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb guard is a process-wide setting; ours is the per-call pixel limit below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImageType(
+            "The file is not a supported image; send a JPEG, PNG, WebP, GIF, BMP or TIFF photo."
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"The image has too many pixels ({_reason(exc)}).") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise CorruptImage(f"The image header is damaged ({_reason(exc)}).") from exc
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise ImageTooLarge(
+            f"The image is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels in all."
+        )
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparency is composited on white like a web page."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _high_depth_to_rgb(image)
+    if mode == "P" or mode == "PA":
+        image = image.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
+    """Scale 16-bit (or float) greyscale to 8 bits; Pillow's own conversion clips it to white."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode.startswith("I;16"):
+        top = 65535.0
+    else:
+        top = float(values.max()) if values.size and values.max() > 255 else 255.0
+    grey = np.clip(values / max(top, 1.0) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(grey, "L").convert("RGB")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:200]
