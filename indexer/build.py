@@ -27,7 +27,8 @@ CURRENT = "current"
 KEEP_VERSIONS = 3
 EXACT_LIMIT = 50_000            # below this many products exact search is fast enough (see BENCHMARKS)
 ANN_FACTORY = "HNSW32,Flat"
-ANN_EF_SEARCH = 128             # reaches recall@10 >= 0.95 at 1M vectors (bench/search.py)
+ANN_EF_CONSTRUCTION = 100       # 40 (FAISS's default) lost 6 points of recall@10 in bench/search.py
+ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (docs/BENCHMARKS.md)
 MANIFEST_VERSION = 1
 
 
@@ -73,11 +74,12 @@ def choose_factory(count: int, override: str = "") -> str:
 def build_faiss_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Index:
     """An inner-product index over unit vectors, addressed by ``ids`` through an ID map."""
     base = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    if isinstance(base, faiss.IndexHNSW):
+        base.hnsw.efConstruction = ANN_EF_CONSTRUCTION
+        base.hnsw.efSearch = ANN_EF_SEARCH
     if not base.is_trained:
         sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:max(256 * 40, 100_000)]]
         base.train(sample)
-    if isinstance(base, faiss.IndexHNSW):
-        base.hnsw.efSearch = ANN_EF_SEARCH
     index = faiss.IndexIDMap2(base)
     index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids.astype(np.int64))
     return index
@@ -177,12 +179,14 @@ def now_iso() -> str:
 
 
 def _new_version_name(out_dir: Path) -> str:
-    base = "v" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    name, suffix = base, 1
-    while (out_dir / name).exists() or (out_dir / f".tmp-{name}").exists():
-        suffix += 1
-        name = f"{base}-{suffix}"
-    return name
+    """Time-ordered and unique: names sort in creation order, which pruning relies on."""
+    latest = max(list_versions(out_dir), default="")
+    while True:
+        now = datetime.now(timezone.utc)
+        name = "v" + now.strftime("%Y%m%d-%H%M%S-%f")
+        if name > latest and not (out_dir / name).exists():
+            return name
+        time.sleep(0.001)
 
 
 def _write_lines(path: Path, records) -> None:
