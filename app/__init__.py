@@ -1,1 +1,37 @@
-"""The shoplens web service and command line."""
+"""The shoplens web service: ``create_app`` builds it; nothing runs at import time."""
+
+from __future__ import annotations
+
+from importlib import resources as package_files
+
+from flask import Flask
+
+from app.settings import Settings
+
+MULTIPART_OVERHEAD = 64 * 1024  # form fields and boundaries around the image itself
+
+
+def create_app(settings: Settings | None = None, *, background_load: bool = True) -> Flask:
+    """Build the app; the model and index load in the background unless ``background_load`` is False.
+
+    :raise IndexNotFound, WeightsNotFound, ...: only with ``background_load=False`` (tests, checks).
+    """
+    from app import admin, catalog_images, health, openapi, search, web
+    from app.errors import register_error_handlers
+    from app.resources import Resources, init_app
+    from app.security import register_security_headers
+    from app.uploads import InMemoryRequest
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, static_folder=str(package_files.files("static")), static_url_path="/static")
+    app.request_class = InMemoryRequest
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD,
+                      MAX_FORM_MEMORY_SIZE=64 * 1024, MAX_FORM_PARTS=50)
+    register_error_handlers(app)
+    register_security_headers(app)
+    for blueprint in (search.bp, catalog_images.bp, admin.bp, health.bp, openapi.bp, web.bp):
+        app.register_blueprint(blueprint)
+    state = Resources(settings)
+    init_app(app, state)
+    state.start(background=background_load)
+    return app

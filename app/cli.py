@@ -99,14 +99,14 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_fetch_model(settings: Settings, args: argparse.Namespace) -> int:
     from vision.weights import UnknownModel, WeightsNotFound, resolve_model_name, resolve_weights
 
+    config = settings.embedder_config()
     try:
-        name = resolve_model_name(settings.model)
-        weights = resolve_weights(name, settings.pretrained, cache_dir=settings.cache_dir or None,
-                                  allow_download=True)
+        name = resolve_model_name(config.model)
+        weights = resolve_weights(name, config.pretrained, cache_dir=config.cache_dir, allow_download=True)
     except (UnknownModel, WeightsNotFound) as exc:
         print(f"shoplens fetch-model: {exc}", file=sys.stderr)
         return 1
-    print(f"{name} / {settings.pretrained}: {weights.path}")
+    print(f"{name} / {config.pretrained}: {weights.path}")
     return 0
 
 

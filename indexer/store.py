@@ -217,7 +217,7 @@ class IndexStore:
             raise UnknownProduct(product_id)
         return live.search(np.asarray(live.vectors[row]), k, filters, exclude_row=row)
 
-    def reload(self, expected_dim: int | None = None) -> bool:
+    def reload(self, expected_dim: int | None = None, expected_model_id: str | None = None) -> bool:
         """Switch to the version ``current`` names if it is newer; keep the old one if it is broken.
 
         Returns True when a new version went live. A broken version is reported in ``last_error``.
@@ -231,6 +231,9 @@ class IndexStore:
                 if expected_dim is not None and candidate.manifest.dim != expected_dim:
                     raise CorruptIndex(f"Version {name} has dimension {candidate.manifest.dim}, "
                                        f"the model {expected_dim}.")
+                if expected_model_id is not None and candidate.manifest.model_id != expected_model_id:
+                    raise CorruptIndex(f"Version {name} was built with {candidate.manifest.model_id}, but this "
+                                       f"server runs {expected_model_id}; restart it to switch models.")
             except CorruptIndex as exc:
                 if self.last_error != str(exc):
                     log.error("Keeping version %s: %s", self._live.name, exc)

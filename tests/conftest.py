@@ -74,3 +74,34 @@ def write_catalog(folder: Path, count: int = 12, *, name: str = "catalog.csv") -
             writer.writerow([f"p{i:03d}", f"Product {i}", image, CATEGORIES[i % 4], f"brand{i % 3}",
                              f"{10 + i}.50", "EUR", f"https://shop.example/p{i:03d}", "true" if i % 5 else "false"])
     return path
+
+
+@pytest.fixture(scope="session")
+def shop_index(tmp_path_factory, embedder) -> Path:
+    """A 24-product catalog indexed with the tiny model; returns the index folder."""
+    from indexer.runner import IndexJob, run_index
+
+    root = tmp_path_factory.mktemp("shop")
+    catalog = write_catalog(root / "catalog", 24)
+    run_index(IndexJob(catalog=catalog, out_dir=root / "index", show_progress=False), embedder)
+    return root / "index"
+
+
+def make_settings(index_dir: Path, **overrides):
+    from app.settings import Settings
+
+    values = dict(index_dir=str(index_dir), device="cpu", reload_interval=0.0, admin_token="s3cret-token")
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def app(shop_index):
+    from app import create_app
+
+    return create_app(make_settings(shop_index), background_load=False)
+
+
+@pytest.fixture()
+def client(app):
+    return app.test_client()

@@ -1,0 +1,129 @@
+"""The model and the index, loaded once per process and reached through ``resources()``.
+
+Loading takes seconds (CLIP weights, a FAISS file), so a server loads in a background thread:
+``/healthz`` answers at once, ``/readyz`` and the search endpoints once both are in memory. A poller
+thread then picks up new index versions as the indexer publishes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from app.errors import ApiError
+from app.settings import Settings
+from indexer.store import CorruptIndex, IndexNotFound, IndexStore
+from vision.devices import DeviceUnavailable
+from vision.embedder import Embedder
+from vision.weights import UnknownModel, WeightsNotFound
+
+log = logging.getLogger(__name__)
+EXTENSION = "shoplens"
+RETRY_SECONDS = 5.0
+
+
+class ModelMismatch(RuntimeError):
+    """The configured model differs from the one that built the index: vectors would not compare."""
+
+
+class Resources:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._embedder: Embedder | None = None
+        self._store: IndexStore | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def ready(self) -> bool:
+        return self._embedder is not None and self._store is not None
+
+    @property
+    def embedder(self) -> Embedder:
+        """:raise ApiError: index_not_ready while loading (or when loading failed)."""
+        if self._embedder is None:
+            raise self._not_ready()
+        return self._embedder
+
+    @property
+    def store(self) -> IndexStore:
+        """:raise ApiError: index_not_ready while loading (or when loading failed)."""
+        if self._store is None:
+            raise self._not_ready()
+        return self._store
+
+    def load(self) -> None:
+        """Open the live index, then the model it was built with.
+
+        :raise IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch:
+        """
+        store = IndexStore.open(Path(self.settings.index_dir))
+        manifest = store.live.manifest
+        embedder = Embedder(self.settings.embedder_config(manifest.model, manifest.pretrained))
+        if embedder.model_id != manifest.model_id:
+            raise ModelMismatch(f"The index was built with {manifest.model_id} but the server loaded "
+                                f"{embedder.model_id}; re-index or drop the --model/--pretrained override.")
+        self._embedder, self._store, self.error = embedder, store, None
+        log.info("Ready: index version %s, %d products, model %s", store.live.name, manifest.count,
+                 embedder.model_id)
+
+    def start(self, background: bool = True) -> None:
+        """Load now (tests, CLI checks) or in a thread that retries until an index exists."""
+        if not background:
+            self.load()
+            self._spawn(self._poll_versions)
+            return
+        self._spawn(self._load_until_ready)
+
+    def reload_index(self) -> bool:
+        """Switch to the newest version now; :raise ApiError: reload_failed if it is broken."""
+        store, embedder = self.store, self.embedder
+        switched = store.reload(expected_dim=embedder.dim, expected_model_id=embedder.model_id)
+        if not switched and store.last_error:
+            raise ApiError("reload_failed", f"Still serving {store.live.name}: {store.last_error}")
+        return switched
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _load_until_ready(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.load()
+                break
+            except (IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch,
+                    DeviceUnavailable) as exc:
+                if self.error != str(exc):
+                    log.error("Not ready: %s", exc)
+                self.error = str(exc)
+            self._stop.wait(RETRY_SECONDS)
+        self._poll_versions()
+
+    def _poll_versions(self) -> None:
+        interval = self.settings.reload_interval
+        while interval > 0 and not self._stop.wait(interval):
+            try:
+                self._store.reload(expected_dim=self._embedder.dim, expected_model_id=self._embedder.model_id)
+            except Exception:  # the poller must outlive any surprise; the old version keeps serving
+                log.exception("Index reload check failed")
+
+    def _spawn(self, target) -> None:
+        thread = threading.Thread(target=target, name=f"shoplens-{target.__name__}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _not_ready(self) -> ApiError:
+        detail = f" ({self.error})" if self.error else ""
+        return ApiError("index_not_ready", f"The search index is still loading{detail}.", {"Retry-After": "5"})
+
+
+def init_app(app: Flask, resources: Resources) -> None:
+    app.extensions[EXTENSION] = resources
+
+
+def resources() -> Resources:
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,219 @@
+// shoplens shopper page: photo / text / mixed search with an optional crop, results grid, "more like this".
+// Plain JS with no dependencies, so the page works offline and under a strict Content-Security-Policy.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+const state = { file: null, crop: null, naturalSize: null };
+
+function setStatus(text, kind = "") {
+  const status = $("status");
+  status.textContent = text;
+  status.className = "status" + (kind ? " " + kind : "");
+}
+
+function formatPrice(price, currency) {
+  if (price === null || price === undefined) return "";
+  try {
+    return new Intl.NumberFormat(undefined, { style: "currency", currency: currency || "USD" }).format(price);
+  } catch (_) {
+    return `${price.toFixed(2)} ${currency || ""}`.trim();
+  }
+}
+
+function filterParams() {
+  const params = new URLSearchParams();
+  const add = (name, value) => { if (value !== "" && value !== null) params.set(name, value); };
+  add("category", $("f-category").value.trim());
+  add("brand", $("f-brand").value.trim());
+  add("min_price", $("f-min").value);
+  add("max_price", $("f-max").value);
+  if ($("f-stock").checked) params.set("in_stock", "true");
+  return params;
+}
+
+async function callApi(url, options) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (_) {
+    throw new Error("Network problem — check your connection and try again.");
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const message = body && body.error ? body.error.message : `Request failed (${response.status}).`;
+    throw new Error(message);
+  }
+  return body;
+}
+
+function renderResults(results) {
+  const list = $("results");
+  list.replaceChildren();
+  for (const product of results) {
+    const item = document.createElement("li");
+    item.className = "card";
+    item.dataset.productId = product.id;
+    const image = document.createElement("img");
+    image.src = product.image_url + "?size=384";
+    image.alt = product.title;
+    image.loading = "lazy";
+    const body = document.createElement("div");
+    body.className = "body";
+    const title = document.createElement("p");
+    title.className = "title";
+    title.textContent = product.title;
+    const price = document.createElement("span");
+    price.className = "price";
+    price.textContent = formatPrice(product.price, product.currency);
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    meta.textContent = [product.brand, product.in_stock ? "" : "out of stock"].filter(Boolean).join(" · ");
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    const more = document.createElement("button");
+    more.type = "button";
+    more.className = "button more-like-this";
+    more.textContent = "More like this";
+    more.addEventListener("click", () => moreLikeThis(product));
+    actions.append(more);
+    if (product.url) {
+      const buy = document.createElement("a");
+      buy.className = "button primary";
+      buy.href = product.url;
+      buy.rel = "noopener";
+      buy.textContent = "View";
+      actions.append(buy);
+    }
+    body.append(title, price, meta, actions);
+    item.append(image, body);
+    list.append(item);
+  }
+}
+
+async function runSearch(event) {
+  if (event) event.preventDefault();
+  const text = $("query").value.trim();
+  if (!state.file && !text) {
+    setStatus("Take or choose a photo, or type what you are looking for.", "error");
+    return;
+  }
+  const params = filterParams();
+  let request;
+  if (state.file) {
+    const form = new FormData();
+    form.append("image", state.file);
+    if (text) form.append("q", text);
+    if (state.crop) form.append("crop", state.crop.join(","));
+    request = callApi(`/api/v1/search?${params}`, { method: "POST", body: form });
+  } else {
+    params.set("q", text);
+    request = callApi(`/api/v1/search?${params}`);
+  }
+  await show(request, state.file ? "Looking for similar products…" : "Searching…");
+}
+
+async function moreLikeThis(product) {
+  const params = filterParams();
+  await show(callApi(`/api/v1/products/${encodeURIComponent(product.id)}/similar?${params}`),
+             `Finding products like “${product.title}”…`);
+  window.scrollTo({ top: 0, behavior: "smooth" });
+}
+
+async function show(request, loadingText) {
+  const button = $("search-button");
+  button.disabled = true;
+  setStatus(loadingText, "loading");
+  try {
+    const body = await request;
+    renderResults(body.results);
+    setStatus(body.results.length ? `${body.results.length} results` : "No products match — try fewer filters.");
+  } catch (error) {
+    setStatus(error.message, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function pickPhoto(input) {
+  const file = input.files && input.files[0];
+  if (!file) return;
+  state.file = file;
+  state.crop = null;
+  const img = $("preview-img");
+  if (img.dataset.url) URL.revokeObjectURL(img.dataset.url);
+  img.dataset.url = URL.createObjectURL(file);
+  img.src = img.dataset.url;
+  img.onload = () => { state.naturalSize = [img.naturalWidth, img.naturalHeight]; };
+  $("crop-box").hidden = true;
+  $("preview").hidden = false;
+  input.value = "";
+  runSearch();
+}
+
+function clearPhoto() {
+  state.file = null;
+  state.crop = null;
+  $("preview").hidden = true;
+}
+
+// Crop: drag a rectangle over the preview; the box is sent in pixels of the full-size upright photo.
+function setupCrop() {
+  const img = $("preview-img");
+  const box = $("crop-box");
+  let start = null;
+  const point = (event) => {
+    const rect = img.getBoundingClientRect();
+    return [Math.min(Math.max(event.clientX - rect.left, 0), rect.width),
+            Math.min(Math.max(event.clientY - rect.top, 0), rect.height)];
+  };
+  img.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    start = point(event);
+    img.setPointerCapture(event.pointerId);
+  });
+  img.addEventListener("pointermove", (event) => {
+    if (!start) return;
+    const [x, y] = point(event);
+    Object.assign(box.style, { left: `${Math.min(x, start[0])}px`, top: `${Math.min(y, start[1])}px`,
+                               width: `${Math.abs(x - start[0])}px`, height: `${Math.abs(y - start[1])}px` });
+    box.hidden = false;
+  });
+  img.addEventListener("pointerup", (event) => {
+    if (!start) return;
+    const [x, y] = point(event);
+    const rect = img.getBoundingClientRect();
+    const scale = img.naturalWidth / rect.width;
+    const w = Math.abs(x - start[0]), h = Math.abs(y - start[1]);
+    start = [Math.min(x, start[0]), Math.min(y, start[1])];
+    if (w > 12 && h > 12) {
+      state.crop = [start[0], start[1], w, h].map((v) => Math.round(v * scale));
+      runSearch();
+    } else {
+      state.crop = null;
+      box.hidden = true;
+    }
+    start = null;
+  });
+}
+
+function setupTabs() {
+  for (const tab of document.querySelectorAll(".tabs [role=tab]")) {
+    tab.addEventListener("click", () => {
+      for (const other of document.querySelectorAll(".tabs [role=tab]")) {
+        const selected = other === tab;
+        other.setAttribute("aria-selected", String(selected));
+        $(other.dataset.panel).hidden = !selected;
+      }
+    });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("search-form").addEventListener("submit", runSearch);
+  $("photo-camera").addEventListener("change", (event) => pickPhoto(event.target));
+  $("photo-file").addEventListener("change", (event) => pickPhoto(event.target));
+  $("clear-photo").addEventListener("click", clearPhoto);
+  setupCrop();
+  setupTabs();
+});
