@@ -33,8 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"shoplens: invalid setting: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     return args.handler(settings, args)
+
+
+def configure_logging(level: str) -> None:
+    """Our packages at ``level``; third parties (open_clip logs INFO on the root logger) at WARNING."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("app", "indexer", "vision", "shoplens"):
+        logging.getLogger(name).setLevel(level.upper())
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _command(commands, "index", "Embed a catalog and switch the live index to a new version.", INDEX_FIELDS,
              cmd_index)
+    serve = _command(commands, "serve", "Serve the search and try-on API and page (gunicorn).", SERVE_FIELDS,
+                     cmd_serve)
+    serve.add_argument("--dev", action="store_true", help="Use Flask's single-process development server.")
+    run = _command(commands, "run", "Index the catalog if the index is missing or stale, then serve it.",
+                   sorted(set(INDEX_FIELDS + SERVE_FIELDS), key=(INDEX_FIELDS + SERVE_FIELDS).index), cmd_run)
+    run.add_argument("--dev", action="store_true", help="Use Flask's single-process development server.")
     _command(commands, "fetch-model", "Download model weights into the cache for offline servers.",
              ["model", "pretrained", "cache_dir"], cmd_fetch_model)
     return parser
@@ -94,6 +107,60 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     if len(report.skipped) > 20:
         print(f"  ... {len(report.skipped) - 20} more in {Path(settings.index_dir) / report.version / 'skipped.jsonl'}")
     return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from app.resources import Resources
+    from indexer.store import CorruptIndex, IndexNotFound
+    from vision.devices import DeviceUnavailable
+    from vision.weights import UnknownModel, WeightsNotFound
+
+    try:  # fail here, with one line, rather than in every worker
+        Resources(settings).preflight()
+    except IndexNotFound as exc:
+        log.warning("%s The server will start and wait for one.", exc)
+    except (CorruptIndex, WeightsNotFound, UnknownModel, DeviceUnavailable, RuntimeError) as exc:
+        print(f"shoplens serve: {exc}", file=sys.stderr)
+        return 1
+    print(f"Serving on http://{settings.host}:{settings.port}  (index: {settings.index_dir})", flush=True)
+    if getattr(args, "dev", False):
+        from app import create_app
+
+        create_app(settings).run(host=settings.host, port=settings.port, debug=False, threaded=True)
+    else:
+        from app.server import serve
+
+        serve(settings)
+    return 0
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """The one-command demo: demo catalog by default, (re)index when needed, then serve."""
+    import dataclasses
+
+    from indexer.build import Manifest, read_current
+    from indexer.catalog import read_catalog
+    from indexer.demo import write_demo_catalog
+
+    if not settings.catalog:
+        catalog = write_demo_catalog(Path(settings.index_dir).parent / "demo-catalog")
+        settings = dataclasses.replace(settings, catalog=str(catalog))
+        print(f"No catalog configured (SHOPLENS_CATALOG): using the built-in demo catalog at {catalog}")
+    index_dir = Path(settings.index_dir)
+    live = read_current(index_dir)
+    stale = live is None
+    if live is not None:
+        try:
+            manifest = Manifest.read(index_dir / live / "manifest.json")
+            stale = manifest.catalog_checksum != read_catalog(settings.catalog).checksum
+        except Exception:  # unreadable catalog or manifest: let the indexer report it properly
+            stale = True
+    if stale:
+        print(f"Indexing {settings.catalog} ...", flush=True)
+        code = cmd_index(settings, args)
+        if code != 0:
+            return code
+    return cmd_serve(settings, args)
 
 
 def cmd_fetch_model(settings: Settings, args: argparse.Namespace) -> int:

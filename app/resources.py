@@ -15,10 +15,11 @@ from flask import Flask, current_app
 
 from app.errors import ApiError
 from app.settings import Settings
+from indexer.build import Manifest, read_current
 from indexer.store import CorruptIndex, IndexNotFound, IndexStore
 from vision.devices import DeviceUnavailable
 from vision.embedder import Embedder
-from vision.weights import UnknownModel, WeightsNotFound
+from vision.weights import UnknownModel, WeightsNotFound, file_digest, resolve_model_name, resolve_weights
 
 log = logging.getLogger(__name__)
 EXTENSION = "shoplens"
@@ -70,6 +71,29 @@ class Resources:
         self._embedder, self._store, self.error = embedder, store, None
         log.info("Ready: index version %s, %d products, model %s", store.live.name, manifest.count,
                  embedder.model_id)
+
+    def preflight(self) -> None:
+        """Check, without building the model, that the index and its weights are there and agree.
+
+        Cheap enough for a server's master process, which must not initialise torch before forking.
+        :raise IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch:
+        """
+        root = Path(self.settings.index_dir)
+        version = read_current(root)
+        if version is None:
+            raise IndexNotFound(f"No index in {root}: run `shoplens index --catalog ...` first.")
+        try:
+            manifest = Manifest.read(root / version / "manifest.json")
+        except (OSError, ValueError, TypeError) as exc:
+            raise CorruptIndex(f"Index version {version} has no readable manifest: {exc}") from exc
+        config = self.settings.embedder_config(manifest.model, manifest.pretrained)
+        name = resolve_model_name(config.model)
+        weights = resolve_weights(name, config.pretrained, cache_dir=config.cache_dir,
+                                  allow_download=config.allow_download)
+        model_id = f"{name}@{file_digest(weights.path)}"
+        if model_id != manifest.model_id:
+            raise ModelMismatch(f"The index was built with {manifest.model_id} but the configured weights are "
+                                f"{model_id}; re-index or drop the --model/--pretrained override.")
 
     def start(self, background: bool = True) -> None:
         """Load now (tests, CLI checks) or in a thread that retries until an index exists."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 import open_clip
 
@@ -116,16 +118,36 @@ def _fetch_from_hub(hub: str, *, cache_dir: str | None, allow_download: bool, la
     repo_id, filename = os.path.split(hub)
     filenames = _hub_candidates(filename or "open_clip_pytorch_model.bin")
     last_error: Exception | None = None
-    for offline in (True, False) if allow_download else (True,):
+    modes = (True,)
+    if allow_download:
+        modes = (True, False) if _hub_reachable() else (True,)
+        last_error = None if len(modes) == 2 else ConnectionError(f"{_hub_host()} is not reachable")
+    for offline in modes:
         for name in filenames:
             try:
                 return Path(hf_hub_download(repo_id, name, cache_dir=cache_dir, local_files_only=offline))
             except LocalEntryNotFoundError as exc:
-                last_error = exc
+                last_error = last_error if offline and last_error else exc
             except Exception as exc:  # network failures and missing files look alike to the caller
                 last_error = exc
     where = "in the Hugging Face cache" if not allow_download else "in the cache or on the Hub"
     raise WeightsNotFound(f"Weights for {label} ({repo_id}) were not found {where} ({last_error}). {FIX_HINT}")
+
+
+def _hub_host() -> str:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    return urlparse(endpoint).hostname or "huggingface.co"
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """A cheap probe, so an offline server fails in seconds instead of minutes of HTTP retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection((_hub_host(), 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _hub_candidates(filename: str) -> list[str]:
