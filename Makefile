@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
+# The first run may download the default CLIP weights (about 600 MB) when the machine is online.
 run: install
-	$(BIN)/shoplens run
+	SHOPLENS_ALLOW_DOWNLOAD=$${SHOPLENS_ALLOW_DOWNLOAD:-1} $(BIN)/shoplens run
 
 test: install
 	$(BIN)/python -m pytest

@@ -15,9 +15,11 @@ from typing import Callable, Sequence
 from app.settings import Settings, flag_names, parse_value, setting_fields
 
 MODEL_FIELDS = ["model", "pretrained", "device", "batch_size", "cache_dir", "allow_download"]
-INDEX_FIELDS = ["catalog", "index_dir", *MODEL_FIELDS, "index_factory", "allow_outside_images", "max_pixels"]
-SERVE_FIELDS = ["index_dir", "host", "port", "workers", "threads", "timeout", "admin_token", "reload_interval",
-                "max_upload_bytes", "max_pixels", "min_image_side", *MODEL_FIELDS]
+INDEX_FIELDS = ["catalog", "index_dir", *MODEL_FIELDS, "index_factory", "allow_outside_images", "max_pixels",
+                "log_level"]
+# The admin token is read from the environment only: a flag would show it in `ps` output.
+SERVE_FIELDS = ["index_dir", "host", "port", "workers", "threads", "timeout", "reload_interval",
+                "max_upload_bytes", "max_pixels", "min_image_side", *MODEL_FIELDS, "log_level"]
 log = logging.getLogger("shoplens")
 
 

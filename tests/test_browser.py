@@ -1,0 +1,60 @@
+"""End to end in a real browser: photo search, text search, "more like this", on a phone-sized screen."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser import ARTIFACTS, phone_page, requires_chromium, running_server
+
+pytestmark = [pytest.mark.browser, requires_chromium]
+
+
+@pytest.fixture(scope="module")
+def server(shop_index):
+    with running_server("--index", str(shop_index), "--reload-interval", "0") as base:
+        yield base
+
+
+def test_photo_text_and_more_like_this(server, shop_index):
+    photo = shop_index.parent / "catalog" / "images" / "p006.jpg"
+    with phone_page() as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.goto(server + "/")
+        page.set_input_files("#photo-file", str(photo))
+        page.wait_for_selector("#results li.card")
+        first = page.locator("#results li.card").first
+        assert first.get_attribute("data-product-id") == "p006"
+        assert page.locator("#results li.card").count() == 20
+        expect(page.locator("#status")).to_have_text("20 results")
+        first.locator("img").scroll_into_view_if_needed()
+        expect(first.locator("img")).to_have_js_property("complete", True)
+        assert first.locator("img").evaluate("img => img.naturalWidth") > 0
+
+        page.click("#clear-photo")
+        page.fill("#query", "striped bag")
+        page.click("#search-button")
+        expect(page.locator("#status")).to_have_text("20 results")
+        assert page.locator("#results li.card").count() == 20
+
+        target = page.locator("#results li.card").nth(2)
+        clicked_id = target.get_attribute("data-product-id")
+        target.locator("button.more-like-this").click()
+        expect(page.locator(f'#results li.card[data-product-id="{clicked_id}"]')).to_have_count(0)
+        expect(page.locator("#status")).to_have_text("20 results")
+        assert page.locator("#results li.card").count() == 20
+        page.evaluate("() => window.scrollTo(0, 0)")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "search-390x844.png"))
+        assert not errors, errors
+
+
+def test_error_state_is_shown(server, tmp_path):
+    bogus = tmp_path / "not-a-photo.jpg"
+    bogus.write_bytes(b"%PDF-1.4 definitely a pdf")
+    with phone_page() as page:
+        page.goto(server + "/")
+        page.set_input_files("#photo-file", str(bogus))
+        expect(page.locator("#status.error")).to_contain_text("supported image")
