@@ -12,35 +12,17 @@ import hashlib
 import json
 import math
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterator
 
+from vision.color import parse_hex, to_hex
+from vision.looks import Finish, ProductType
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-_HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 _TRUE = frozenset({"1", "true", "yes", "y", "in stock", "in_stock"})
 _FALSE = frozenset({"0", "false", "no", "n", "out of stock", "out_of_stock"})
-
-
-class ProductType(StrEnum):
-    LIPSTICK = "lipstick"
-    LIP_LINER = "lip_liner"
-    EYESHADOW = "eyeshadow"
-    EYELINER = "eyeliner"
-    BLUSH = "blush"
-    FOUNDATION = "foundation"
-    CONCEALER = "concealer"
-    BROW = "brow"
-
-
-class Finish(StrEnum):
-    MATTE = "matte"
-    SATIN = "satin"
-    GLOSS = "gloss"
-    SHIMMER = "shimmer"
-    METALLIC = "metallic"
 
 
 class CatalogError(ValueError):
@@ -208,10 +190,10 @@ def _in_stock(value: str, line: int) -> bool:
 def _shade(value: str, line: int) -> str:
     if not value:
         return ""
-    match = _HEX.match(value)
-    if not match:
-        raise RowError("bad_shade_hex", f"line {line}: shade_hex {value!r} must look like #RRGGBB")
-    return "#" + match.group(1).upper()
+    try:
+        return to_hex(parse_hex(value))
+    except ValueError:
+        raise RowError("bad_shade_hex", f"line {line}: shade_hex {value!r} must look like #RRGGBB") from None
 
 
 def _choice(enum: type[StrEnum], value: str, column: str, line: int):

@@ -1,0 +1,171 @@
+"""Faces and their 478 landmarks (with irises) in pixel coordinates, via MediaPipe's bundled models.
+
+The Face Mesh solution's own detector is short-range (selfie distance) and misses faces that are small
+in the frame or several in a group photo. So faces are found first with both face detectors (the
+full-range one for small faces), and the mesh runs on each face's crop, scaled to a size the mesh
+works best at; its landmarks are then mapped back to the photo.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+from mediapipe.python.solutions import face_detection as mp_detection
+from mediapipe.python.solutions import face_mesh as mp_mesh
+from PIL import Image
+
+from vision.regions import OUTER_EYE_CORNER
+
+MESH_INPUT = 384          # crops are resized to this side before the mesh runs
+CROP_MARGIN = 0.6         # context around a detection box, as a fraction of its size
+MIN_FACE_PIXELS = 24      # smaller detections cannot carry a meaningful mesh
+DETECTION_CONFIDENCE = 0.5
+BIG_FACE = 0.2            # a face this large (fraction of the short side) means a selfie: no tiling
+TILE_MIN = 320            # smallest detection tile side in pixels
+
+
+class NoFaceFound(ValueError):
+    """No face could be found in the photo."""
+
+    code = "no_face"
+
+
+@dataclass(frozen=True)
+class Box:
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def area(self) -> float:
+        return self.width * self.height
+
+    def iou(self, other: "Box") -> float:
+        left, top = max(self.x, other.x), max(self.y, other.y)
+        right = min(self.x + self.width, other.x + other.width)
+        bottom = min(self.y + self.height, other.y + other.height)
+        overlap = max(0.0, right - left) * max(0.0, bottom - top)
+        union = self.area + other.area - overlap
+        return overlap / union if union > 0 else 0.0
+
+    def contains_centre(self, other: "Box") -> bool:
+        cx, cy = other.x + other.width / 2, other.y + other.height / 2
+        return self.x <= cx <= self.x + self.width and self.y <= cy <= self.y + self.height
+
+    def as_list(self) -> list[int]:
+        return [round(self.x), round(self.y), round(self.width), round(self.height)]
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: ``landmarks`` is float32 ``(478, 2)`` of (x, y) pixels in the full photo."""
+
+    landmarks: np.ndarray
+    box: Box
+    score: float
+
+    @property
+    def eye_distance(self) -> float:
+        """Distance between the outer eye corners: the unit for blur radii and offsets."""
+        left, right = (self.landmarks[OUTER_EYE_CORNER[side]] for side in ("left", "right"))
+        return float(np.linalg.norm(left - right))
+
+
+class FaceLandmarker:
+    """Finds faces; MediaPipe graphs are not thread-safe, so each thread gets its own."""
+
+    def __init__(self, max_faces: int = 8):
+        self.max_faces = max_faces
+        self._local = threading.local()
+
+    def detect(self, image: Image.Image) -> list[Face]:
+        """All faces, largest first.  :raise NoFaceFound: when there is none."""
+        pixels = np.asarray(image.convert("RGB"))
+        boxes = self._boxes(pixels)
+        faces: list[Face] = []
+        for face in (self._mesh_in(pixels, box) for box in boxes):
+            if face is not None and all(face.box.iou(other.box) < 0.5 for other in faces):
+                faces.append(face)
+        if not faces:
+            raise NoFaceFound("No face was found in the photo. Use a well-lit, front-facing photo.")
+        faces.sort(key=lambda face: face.box.area, reverse=True)
+        return faces[: self.max_faces]
+
+    def _graphs(self):
+        graphs = getattr(self._local, "graphs", None)
+        if graphs is None:
+            graphs = (
+                mp_detection.FaceDetection(model_selection=1, min_detection_confidence=DETECTION_CONFIDENCE),
+                mp_detection.FaceDetection(model_selection=0, min_detection_confidence=DETECTION_CONFIDENCE),
+                mp_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                                 min_detection_confidence=DETECTION_CONFIDENCE),
+            )
+            self._local.graphs = graphs
+        return graphs
+
+    def _boxes(self, pixels: np.ndarray) -> list[Box]:
+        """Face boxes from both detectors on the whole photo, then on tiles when no big face showed.
+
+        The detectors see a 128/192 px version of their input, so in a group photo a face 5% wide
+        shrinks to a few pixels; tiles give such faces back enough pixels. A selfie (one big face)
+        skips the tiles and stays fast.
+        """
+        height, width = pixels.shape[:2]
+        found = self._detect(pixels, (0, 0), detectors=self._graphs()[:2])
+        if not any(min(box.width, box.height) >= BIG_FACE * min(height, width) for _, box in found):
+            tile = max(TILE_MIN, min(height, width) // 2)
+            stride = int(tile * 0.75)
+            if max(height, width) > tile:
+                for top in range(0, max(height - tile, 0) + stride, stride):
+                    for left in range(0, max(width - tile, 0) + stride, stride):
+                        window = pixels[top:top + tile, left:left + tile]
+                        found += self._detect(window, (left, top), detectors=self._graphs()[:1])
+        found.sort(key=lambda item: item[0], reverse=True)
+        kept: list[Box] = []
+        for _, box in found:
+            if all(box.iou(other) < 0.3 and not other.contains_centre(box) for other in kept):
+                kept.append(box)
+        if not kept:  # a face filling the frame can escape both detectors; let the mesh look itself
+            kept.append(Box(0, 0, width, height))
+        return kept
+
+    @staticmethod
+    def _detect(pixels: np.ndarray, offset: tuple[int, int], detectors) -> list[tuple[float, Box]]:
+        height, width = pixels.shape[:2]
+        found = []
+        for detector in detectors:
+            for detection in detector.process(np.ascontiguousarray(pixels)).detections or []:
+                rel = detection.location_data.relative_bounding_box
+                box = Box(offset[0] + rel.xmin * width, offset[1] + rel.ymin * height,
+                          rel.width * width, rel.height * height)
+                if min(box.width, box.height) >= MIN_FACE_PIXELS:
+                    found.append((float(detection.score[0]), box))
+        return found
+
+    def _mesh_in(self, pixels: np.ndarray, box: Box) -> Face | None:
+        height, width = pixels.shape[:2]
+        side = max(box.width, box.height) * (1 + 2 * CROP_MARGIN)
+        centre_x, centre_y = box.x + box.width / 2, box.y + box.height / 2
+        left = int(max(0, round(centre_x - side / 2)))
+        top = int(max(0, round(centre_y - side / 2)))
+        right = int(min(width, round(centre_x + side / 2)))
+        bottom = int(min(height, round(centre_y + side / 2)))
+        if right - left < MIN_FACE_PIXELS or bottom - top < MIN_FACE_PIXELS:
+            return None
+        crop = Image.fromarray(pixels[top:bottom, left:right])
+        scale = MESH_INPUT / max(crop.size)
+        resized = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
+                              Image.BILINEAR)
+        result = self._graphs()[2].process(np.asarray(resized))
+        if not result.multi_face_landmarks:
+            return None
+        points = result.multi_face_landmarks[0].landmark
+        landmarks = np.array([(p.x * resized.width, p.y * resized.height) for p in points], dtype=np.float32)
+        landmarks = landmarks * np.array([crop.width / resized.width, crop.height / resized.height], np.float32)
+        landmarks += np.array([left, top], np.float32)
+        low, high = landmarks.min(axis=0), landmarks.max(axis=0)
+        mesh_box = Box(float(low[0]), float(low[1]), float(high[0] - low[0]), float(high[1] - low[1]))
+        return Face(landmarks=landmarks, box=mesh_box, score=1.0)

@@ -1,0 +1,132 @@
+"""Render a makeup look on faces: colour moved in CIELAB while the skin's own texture stays.
+
+For each layer the zone's mean lightness is shifted toward the shade while each pixel keeps its
+deviation from that mean (lip creases, pores, shading), and chroma/hue are pulled to the shade's.
+Finishes then act on that texture: matte flattens highlights, gloss brightens the zone's own
+brightest areas, shimmer and metallic add fine sparkle. Only pixels under a mask are written, so
+everything else — and every pixel of a layer at intensity 0 — stays bit-exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from vision.color import image_to_lab, lab_to_image, rgb_to_lab
+from vision.face import Face
+from vision.looks import STACKING, Finish, Layer, ProductType
+from vision.masks import FaceGeometry, zone_mask
+
+ROI_MARGIN = 0.35  # of the eye-corner distance, around the face box
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How strongly a product type moves lightness and how much chroma texture it keeps."""
+
+    coverage: float        # scales the layer's intensity (blush and foundation are sheer)
+    lightness: float       # 0: keep the skin's lightness, 1: take the shade's mean lightness
+    chroma_texture: float  # share of the original a*/b* variation kept
+
+
+RECIPES = {
+    ProductType.LIPSTICK: Recipe(1.0, 0.85, 0.2),
+    ProductType.LIP_LINER: Recipe(1.0, 0.9, 0.1),
+    ProductType.EYESHADOW: Recipe(0.95, 0.8, 0.2),
+    ProductType.EYELINER: Recipe(1.0, 1.0, 0.0),
+    ProductType.BLUSH: Recipe(0.5, 0.3, 0.5),
+    ProductType.FOUNDATION: Recipe(0.55, 0.6, 0.5),
+    ProductType.CONCEALER: Recipe(0.6, 0.7, 0.4),
+    ProductType.BROW: Recipe(0.8, 0.7, 0.2),
+}
+
+
+def render_look(pixels: np.ndarray, faces: Sequence[Face], layers: Sequence[Layer]) -> np.ndarray:
+    """Return a copy of uint8 RGB ``pixels`` ``(h, w, 3)`` with ``layers`` applied to every face."""
+    active = sorted((layer for layer in layers if layer.intensity > 0), key=lambda l: STACKING.index(l.product_type))
+    output = pixels.copy()
+    if not active:
+        return output
+    for face in faces:
+        _render_face(output, face, active)
+    return output
+
+
+def _render_face(output: np.ndarray, face: Face, layers: Sequence[Layer]) -> None:
+    height, width = output.shape[:2]
+    margin = ROI_MARGIN * face.eye_distance
+    left = int(max(0, np.floor(face.box.x - margin)))
+    top = int(max(0, np.floor(face.box.y - margin)))
+    right = int(min(width, np.ceil(face.box.x + face.box.width + margin)))
+    bottom = int(min(height, np.ceil(face.box.y + face.box.height + margin)))
+    if right - left < 4 or bottom - top < 4:
+        return
+    roi = output[top:bottom, left:right]
+    geometry = FaceGeometry(face.landmarks, (left, top), roi.shape[:2], face.eye_distance)
+    original = image_to_lab(roi)
+    lab = original.copy()
+    touched = np.zeros(roi.shape[:2], np.float32)
+    for layer in layers:
+        recipe = RECIPES[layer.product_type]
+        weight = zone_mask(layer.product_type, geometry) * (layer.intensity * recipe.coverage)
+        if not weight.any():
+            continue
+        _tint(lab, weight, rgb_to_lab(layer.color), recipe)
+        _finish(lab, original, weight, layer.finish, geometry.unit)
+        touched = np.maximum(touched, weight)
+    changed = touched > (0.5 / 255.0)
+    roi[changed] = lab_to_image(lab)[changed]
+
+
+def _tint(lab: np.ndarray, weight: np.ndarray, shade: np.ndarray, recipe: Recipe) -> None:
+    """Shift the zone's mean toward ``shade``, keeping each pixel's deviation from that mean."""
+    core = weight > 0.5 * weight.max()
+    mean = lab[core].mean(axis=0)
+    w = weight[..., None]
+    lightness = lab[..., 0] + weight * recipe.lightness * (shade[0] - mean[0])
+    chroma = lab[..., 1:] + w * (shade[1:] + recipe.chroma_texture * (lab[..., 1:] - mean[1:]) - lab[..., 1:])
+    lab[..., 0] = np.clip(lightness, 0, 100)
+    lab[..., 1:] = chroma
+
+
+def _finish(lab: np.ndarray, original: np.ndarray, weight: np.ndarray, finish: Finish, unit: float) -> None:
+    if finish in (Finish.SATIN,):
+        return
+    core = weight > 0.5 * weight.max()
+    lightness = lab[..., 0]
+    mean = float(lightness[core].mean())
+    above = np.maximum(lightness - mean, 0)
+    match finish:
+        case Finish.MATTE:
+            lab[..., 0] = lightness - weight * 0.5 * above
+        case Finish.GLOSS:
+            shine = _highlights(original[..., 0], core, unit)
+            lab[..., 0] = lightness + weight * shine * (100 - lightness) * 0.55
+            lab[..., 1:] *= (1 - 0.5 * weight * shine)[..., None]
+        case Finish.SHIMMER | Finish.METALLIC:
+            metallic = finish is Finish.METALLIC
+            if metallic:
+                lab[..., 0] = lightness + weight * 0.4 * (lightness - mean)
+                lab[..., 0] += weight * _highlights(original[..., 0], core, unit) * 12
+            sparkle = _sparkle(weight.shape, density=0.004 if metallic else 0.012)
+            lab[..., 0] = np.clip(lab[..., 0] + weight * sparkle * 30, 0, 100)
+        case _:
+            raise ValueError(f"Unknown finish {finish!r}")
+
+
+def _highlights(lightness: np.ndarray, core: np.ndarray, unit: float) -> np.ndarray:
+    """0..1 where the zone is already brightest: gloss follows the lips' own light."""
+    values = lightness[core]
+    low, high = np.percentile(values, 75), np.percentile(values, 99)
+    shine = np.clip((lightness - low) / max(high - low, 1e-3), 0, 1) ** 1.5
+    return cv2.GaussianBlur(shine.astype(np.float32), (0, 0), max(0.008 * unit, 0.6))
+
+
+def _sparkle(shape: tuple[int, int], density: float) -> np.ndarray:
+    """Sparse fine glints; seeded by the shape so the same request renders the same bytes."""
+    rng = np.random.default_rng(shape[0] * 100_003 + shape[1])
+    points = (rng.random(shape) < density).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(points, (0, 0), 0.7) * 4.0, 0, 1)

@@ -1,0 +1,156 @@
+"""Soft masks for each makeup zone, in the coordinates of a face's region of interest.
+
+Polygons are filled at 1/16-pixel precision with anti-aliasing, then feathered with a Gaussian whose
+radius is a fraction of the face's eye-corner distance, so a small face and a close-up look the same.
+Holes (the mouth opening, the eyes) are dilated before blurring so colour never bleeds into them, and
+are cut out hard at the end: teeth and eyes are never coloured.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vision.looks import ProductType
+from vision.regions import CHEEK_CENTRE, MOUTH_CORNERS, OUTER_EYE_CORNER, index_sets
+
+SUBPIXEL_BITS = 4
+SIDES = ("left", "right")
+
+
+class FaceGeometry:
+    """One face's landmarks shifted into a region of interest, plus its size unit."""
+
+    def __init__(self, landmarks: np.ndarray, origin: tuple[int, int], shape: tuple[int, int], unit: float):
+        self.points = landmarks - np.asarray(origin, np.float32)
+        self.shape = shape
+        self.unit = max(unit, 4.0)
+
+    def region(self, name: str) -> np.ndarray:
+        return self.points[list(index_sets()[name])]
+
+    def fill(self, *polygons: np.ndarray) -> np.ndarray:
+        """Hard-edged (anti-aliased) float32 mask of the union of ``polygons``."""
+        canvas = np.zeros(self.shape, np.uint8)
+        scaled = [np.round(p * (1 << SUBPIXEL_BITS)).astype(np.int32) for p in polygons]
+        cv2.fillPoly(canvas, scaled, 255, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
+        return canvas.astype(np.float32) * (1.0 / 255.0)
+
+    def blur(self, mask: np.ndarray, fraction: float) -> np.ndarray:
+        sigma = max(fraction * self.unit, 0.5)
+        return cv2.GaussianBlur(mask, (0, 0), sigma)
+
+    def grow(self, mask: np.ndarray, fraction: float) -> np.ndarray:
+        radius = max(int(round(fraction * self.unit)), 1)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        return cv2.dilate(mask, kernel)
+
+    def shrink(self, mask: np.ndarray, fraction: float) -> np.ndarray:
+        radius = max(int(round(fraction * self.unit)), 1)
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        return cv2.erode(mask, kernel)
+
+
+def zone_mask(kind: ProductType, face: FaceGeometry) -> np.ndarray:
+    """Float32 mask in 0..1 for where ``kind`` goes on this face."""
+    match kind:
+        case ProductType.LIPSTICK:
+            return _lips(face)
+        case ProductType.LIP_LINER:
+            outline = face.fill(face.region("lips_outer"))
+            return face.blur(outline - face.shrink(outline, 0.035), 0.008) * _mouth_guard(face)
+        case ProductType.EYESHADOW:
+            return _around_eyes(face, lambda side: _lid_band(face, side, reach=0.55, wing=0.0), 0.045)
+        case ProductType.EYELINER:
+            return _around_eyes(face, lambda side: _lid_band(face, side, reach=0.08, wing=0.09), 0.006)
+        case ProductType.BLUSH:
+            return face.blur(np.maximum(*(_cheek(face, side) for side in SIDES)), 0.12)
+        case ProductType.FOUNDATION:
+            return _skin(face)
+        case ProductType.CONCEALER:
+            return _around_eyes(face, lambda side: _under_eye(face, side), 0.05)
+        case ProductType.BROW:
+            brows = face.fill(face.region("left_brow"), face.region("right_brow"))
+            return face.blur(brows, 0.012)
+        case _:
+            raise ValueError(f"No zone for {kind!r}")
+
+
+def _lips(face: FaceGeometry) -> np.ndarray:
+    lips = face.blur(face.fill(face.region("lips_outer")), 0.02)
+    return lips * _mouth_guard(face)
+
+
+def _mouth_guard(face: FaceGeometry) -> np.ndarray:
+    """1 away from the mouth opening, 0 inside it: a slightly grown, lightly blurred, hard-cut hole."""
+    opening = face.fill(face.region("mouth_opening"))
+    soft = face.blur(face.grow(opening, 0.012), 0.006)
+    return (1.0 - np.maximum(soft, opening > 0.02)).astype(np.float32)
+
+
+def _eye_guard(face: FaceGeometry) -> np.ndarray:
+    eyes = face.fill(face.region("left_eye"), face.region("right_eye"))
+    soft = face.blur(face.grow(eyes, 0.01), 0.005)
+    return (1.0 - np.maximum(soft, eyes > 0.02)).astype(np.float32)
+
+
+def _around_eyes(face: FaceGeometry, polygon_of, feather: float) -> np.ndarray:
+    mask = face.fill(*(polygon_of(side) for side in SIDES))
+    return face.blur(mask, feather) * _eye_guard(face)
+
+
+def _lid_band(face: FaceGeometry, side: str, reach: float, wing: float) -> np.ndarray:
+    """From the upper lash line toward the brow, ``reach`` of the way; an optional outer wing."""
+    lid = face.region(f"{side}_upper_lid")
+    brow = _resample(face.region(f"{side}_brow_lower"), len(lid))
+    taper = np.linspace(1.0, 0.45, len(lid))[:, None] if wing else 1.0
+    upper = lid + reach * taper * (brow - lid)
+    outline = [lid, upper[::-1]]
+    if wing:
+        outer, inner = lid[0], lid[-1]
+        along = (outer - inner) / max(np.linalg.norm(outer - inner), 1e-6)
+        up = (brow[0] - outer) / max(np.linalg.norm(brow[0] - outer), 1e-6)
+        tip = outer + wing * face.unit * along + 0.35 * wing * face.unit * up
+        outline = [tip[None, :], lid, upper[::-1]]
+    return np.concatenate(outline).astype(np.float32)
+
+
+def _under_eye(face: FaceGeometry, side: str) -> np.ndarray:
+    eye = face.region(f"{side}_eye")
+    lower = eye[eye[:, 1] >= np.median(eye[:, 1])]
+    lower = lower[np.argsort(lower[:, 0])]
+    drop = np.array([0.0, 0.22 * face.unit], np.float32)
+    return np.concatenate([lower, (lower + drop)[::-1]]).astype(np.float32)
+
+
+def _cheek(face: FaceGeometry, side: str) -> np.ndarray:
+    """An ellipse on the cheekbone, tilted from the mouth corner toward the outer eye corner."""
+    centre = face.points[CHEEK_CENTRE[side]]
+    mouth = face.points[MOUTH_CORNERS[0] if side == "left" else MOUTH_CORNERS[1]]
+    eye = face.points[OUTER_EYE_CORNER[side]]
+    direction = eye - mouth
+    angle = float(np.degrees(np.arctan2(direction[1], direction[0])))
+    centre = centre + 0.12 * direction
+    canvas = np.zeros(face.shape, np.uint8)
+    axes = (int(0.26 * face.unit * 16), int(0.17 * face.unit * 16))
+    cv2.ellipse(canvas, (int(centre[0] * 16), int(centre[1] * 16)), axes, angle, 0, 360, 255, -1,
+                lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
+    return canvas.astype(np.float32) / 255.0
+
+
+def _skin(face: FaceGeometry) -> np.ndarray:
+    """The face oval minus eyes, brows and lips, feathered inward so it never spills past the jaw."""
+    oval = face.fill(face.region("face_oval"))
+    keep_out = face.grow(face.fill(face.region("left_eye"), face.region("right_eye"),
+                                   face.region("left_brow"), face.region("right_brow"),
+                                   face.region("lips_outer")), 0.04)
+    skin = face.blur(face.shrink(oval, 0.05) * (1.0 - keep_out), 0.05)
+    return skin * oval
+
+
+def _resample(points: np.ndarray, count: int) -> np.ndarray:
+    """``count`` points evenly spaced by arc length along a polyline."""
+    steps = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    distance = np.concatenate([[0.0], np.cumsum(steps)])
+    targets = np.linspace(0.0, distance[-1], count)
+    return np.stack([np.interp(targets, distance, points[:, axis]) for axis in (0, 1)], axis=1).astype(np.float32)
