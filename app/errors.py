@@ -12,6 +12,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from indexer.store import IndexNotFound, UnknownProduct
+from vision.face import NoFaceFound
 from vision.images import ImageError
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ImageError)
     def image_error(exc: ImageError):
         return error_response(exc.code, str(exc))
+
+    @app.errorhandler(NoFaceFound)
+    def no_face(exc: NoFaceFound):
+        return error_response("no_face", str(exc))
 
     @app.errorhandler(UnknownProduct)
     def unknown_product(exc: UnknownProduct):

@@ -82,6 +82,35 @@ PATHS = {
             PRODUCT_ID, _param("size", {"type": "integer", "enum": [128, 256, 384, 512, 768]}, "Longest side.")],
         "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
                       "304": {"description": "Not modified"}, "404": _error("Unknown product")}}},
+    "/api/v1/tryon": {"post": {
+        "summary": "The photo with makeup applied (JPEG, same size as the upload; never stored)",
+        "parameters": [_param("faces", {"type": "string", "enum": ["all", "largest"], "default": "all"},
+                              "Make up every face, or only the largest.")],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["image", "looks"], "properties": {
+                "image": {"type": "string", "format": "binary"},
+                "looks": {"type": "string", "description": 'JSON list of {"product_id", "intensity"?} or '
+                          '{"type", "color": "#RRGGBB", "finish"?, "intensity"?}; intensity 0..1.'},
+                "faces": {"type": "string", "enum": ["all", "largest"]}}}}}},
+        "responses": {"200": {"description": "JPEG", "content": {"image/jpeg": {}}},
+                      "404": _error("Unknown product"), "422": _error("No face found"), **SEARCH_ERRORS}}},
+    "/api/v1/face/landmarks": {"post": {
+        "summary": "Faces with box and named region polygons, for live rendering in the app",
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["image"], "properties": {"image": {"type": "string", "format": "binary"}}}}}},
+        "responses": {"200": {"description": "Faces", "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"width": {"type": "integer"}, "height": {"type": "integer"},
+                                             "faces": {"type": "array", "items": {"type": "object", "properties": {
+                                                 "box": {"type": "array", "items": {"type": "integer"}},
+                                                 "regions": {"type": "object", "additionalProperties": {
+                                                     "type": "array", "items": {"type": "array",
+                                                                                "items": {"type": "number"}}}}}}}}}}}},
+            "422": _error("No face found"), **SEARCH_ERRORS}}},
+    "/api/v1/tryon/products": {"get": {
+        "summary": "Makeup shades of the catalog, grouped by product type",
+        "responses": {"200": {"description": "Groups", "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"groups": {"type": "object", "additionalProperties": {
+                "type": "array", "items": {"$ref": "#/components/schemas/Product"}}}}}}}}}}},
     "/api/v1/admin/reload": {"post": {
         "summary": "Switch to the newest index version", "security": [{"bearer": []}],
         "responses": {"200": {"description": "Live version", "content": {"application/json": {"schema": {

@@ -19,6 +19,7 @@ from indexer.build import Manifest, read_current
 from indexer.store import CorruptIndex, IndexNotFound, IndexStore
 from vision.devices import DeviceUnavailable
 from vision.embedder import Embedder
+from vision.face import FaceLandmarker
 from vision.weights import UnknownModel, WeightsNotFound, file_digest, resolve_model_name, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ class Resources:
         self._embedder: Embedder | None = None
         self._store: IndexStore | None = None
         self.error: str | None = None
+        self._landmarker: FaceLandmarker | None = None
+        self._landmarker_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -56,6 +59,14 @@ class Resources:
         if self._store is None:
             raise self._not_ready()
         return self._store
+
+    @property
+    def landmarker(self) -> FaceLandmarker:
+        """Face finder; it needs neither the model nor the index, so try-on works while they load."""
+        with self._landmarker_lock:
+            if self._landmarker is None:
+                self._landmarker = FaceLandmarker(max_faces=self.settings.max_faces)
+            return self._landmarker
 
     def load(self) -> None:
         """Open the live index, then the model it was built with.

@@ -53,6 +53,8 @@ class Settings:
     max_upload_bytes: int = _setting(15 * 1024 * 1024, "Largest accepted request body in bytes.")
     max_pixels: int = _setting(40_000_000, "Largest accepted image in pixels (width x height).")
     min_image_side: int = _setting(32, "Smallest accepted image side in pixels.")
+    max_looks: int = _setting(8, "Most makeup layers in one try-on request.")
+    max_faces: int = _setting(8, "Most faces made up in one photo.")
     log_level: str = _setting("INFO", "Python log level.")
 
     @classmethod

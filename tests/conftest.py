@@ -105,3 +105,32 @@ def app(shop_index):
 @pytest.fixture()
 def client(app):
     return app.test_client()
+
+
+def astronaut() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.astronaut())
+
+
+def grace_hopper() -> Image.Image:
+    import matplotlib.cbook
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+        return Image.open(handle).convert("RGB")
+
+
+def group_photo() -> Image.Image:
+    """Three faces of different sizes pasted into one wide frame."""
+    canvas = Image.new("RGB", (1600, 900), (200, 200, 200))
+    canvas.paste(astronaut().resize((300, 300)), (50, 100))
+    canvas.paste(grace_hopper().resize((256, 300)), (600, 300))
+    canvas.paste(astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT).resize((200, 200)), (1200, 500))
+    return canvas
+
+
+@pytest.fixture(scope="session")
+def landmarker():
+    from vision.face import FaceLandmarker
+
+    return FaceLandmarker()
