@@ -134,3 +134,22 @@ def landmarker():
     from vision.face import FaceLandmarker
 
     return FaceLandmarker()
+
+
+@pytest.fixture(scope="session")
+def makeup_index(tmp_path_factory, embedder) -> Path:
+    """The built-in demo makeup catalog indexed with the tiny model."""
+    from indexer.demo import write_demo_catalog
+    from indexer.runner import IndexJob, run_index
+
+    root = tmp_path_factory.mktemp("makeup")
+    catalog = write_demo_catalog(root / "catalog")
+    run_index(IndexJob(catalog=catalog, out_dir=root / "index", show_progress=False), embedder)
+    return root / "index"
+
+
+@pytest.fixture(scope="session")
+def makeup_app(makeup_index):
+    from app import create_app
+
+    return create_app(make_settings(makeup_index), background_load=False)

@@ -58,3 +58,48 @@ def test_error_state_is_shown(server, tmp_path):
         page.goto(server + "/")
         page.set_input_files("#photo-file", str(bogus))
         expect(page.locator("#status.error")).to_contain_text("supported image")
+
+
+@pytest.fixture(scope="module")
+def makeup_server(makeup_index):
+    with running_server("--index", str(makeup_index), "--reload-interval", "0") as base:
+        yield base
+
+
+def test_try_on_a_lipstick_with_before_after(makeup_server, tmp_path):
+    from tests.conftest import astronaut
+
+    selfie = tmp_path / "selfie.jpg"
+    astronaut().save(selfie, quality=92)
+    with phone_page() as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.goto(makeup_server + "/")
+        page.click("#tab-tryon")
+        expect(page.locator("#panel-tryon")).to_be_visible()
+        expect(page.locator(".notice")).to_contain_text("never stored")
+        page.set_input_files("#selfie-file", str(selfie))
+        swatch = page.locator('.swatch[data-product-id="lip-classic-red"]')
+        swatch.click()
+        expect(swatch).to_have_attribute("aria-pressed", "true")
+        expect(page.locator("#tryon-status")).to_contain_text("compare")
+        after = page.locator("#after-img")
+        assert after.get_attribute("src").startswith("blob:")
+        assert after.evaluate("img => img.naturalWidth") == 512
+        expect(page.locator("#applied-list a.buy")).to_have_attribute(
+            "href", "https://shop.example/products/lip-classic-red")
+
+        page.locator("#compare-slider").fill("20")
+        expect(after).to_have_css("clip-path", "inset(0px 0px 0px 20%)")
+        page.locator("#compare-slider").fill("80")
+        expect(after).to_have_css("clip-path", "inset(0px 0px 0px 80%)")
+
+        page.locator('.swatch[data-product-id="shadow-navy"]').click()
+        expect(page.locator("#applied-list li")).to_have_count(2)
+        expect(page.locator("#tryon-status")).to_contain_text("compare")
+        page.locator("#compare-slider").fill("50")
+        page.evaluate("() => window.scrollTo(0, 0)")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "tryon-390x844.png"))
+        assert not errors, errors

@@ -1,0 +1,173 @@
+// shoplens try-on tab: selfie -> catalog swatches -> rendered look with a before/after slider.
+// The selfie stays in this page's memory and goes only to /api/v1/tryon for each render.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const GROUP_TITLES = { lipstick: "Lipstick", lip_liner: "Lip liner", eyeshadow: "Eyeshadow", eyeliner: "Eyeliner",
+                         blush: "Blush", foundation: "Foundation", concealer: "Concealer", brow: "Brows" };
+  const state = { selfie: null, products: new Map(), chosen: new Map(), pending: null, renderId: 0 };
+
+  function status(text, kind = "") {
+    $("tryon-status").textContent = text;
+    $("tryon-status").className = "status" + (kind ? " " + kind : "");
+  }
+
+  function price(product) {
+    if (product.price === null) return "";
+    try { return new Intl.NumberFormat(undefined, { style: "currency", currency: product.currency || "USD" }).format(product.price); }
+    catch (_) { return String(product.price); }
+  }
+
+  async function loadSwatches() {
+    let body;
+    try {
+      const response = await fetch("/api/v1/tryon/products");
+      body = await response.json();
+      if (!response.ok) throw new Error(body.error ? body.error.message : "Could not load the shades.");
+    } catch (error) {
+      status(error.message || "Could not load the shades.", "error");
+      return;
+    }
+    const container = $("swatches");
+    container.replaceChildren();
+    const types = [...Object.keys(GROUP_TITLES).filter((t) => t in body.groups),
+                   ...Object.keys(body.groups).filter((t) => !(t in GROUP_TITLES))];
+    for (const type of types) {
+      const items = body.groups[type];
+      const title = document.createElement("h2");
+      title.textContent = GROUP_TITLES[type] || type;
+      const row = document.createElement("div");
+      row.className = "swatch-row";
+      for (const product of items) {
+        state.products.set(product.id, product);
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "swatch";
+        button.dataset.productId = product.id;
+        button.dataset.type = type;
+        button.setAttribute("aria-pressed", "false");
+        const chip = document.createElement("span");
+        chip.className = "chip";
+        chip.style.background = product.shade_hex;
+        const name = document.createElement("span");
+        name.textContent = product.title.split("—").pop().trim();
+        const meta = document.createElement("span");
+        meta.className = "meta";
+        meta.textContent = [product.finish, price(product)].filter(Boolean).join(" · ");
+        button.append(chip, name, meta);
+        button.addEventListener("click", () => toggle(product));
+        row.append(button);
+      }
+      container.append(title, row);
+    }
+  }
+
+  // One shade per product type, like a real face: picking another lipstick replaces the first.
+  function toggle(product) {
+    if (state.chosen.get(product.product_type) === product.id) state.chosen.delete(product.product_type);
+    else state.chosen.set(product.product_type, product.id);
+    for (const button of document.querySelectorAll(".swatch")) {
+      button.setAttribute("aria-pressed", String(state.chosen.get(button.dataset.type) === button.dataset.productId));
+    }
+    renderApplied();
+    scheduleRender();
+  }
+
+  function renderApplied() {
+    const list = $("applied-list");
+    list.replaceChildren();
+    for (const id of state.chosen.values()) {
+      const product = state.products.get(id);
+      const item = document.createElement("li");
+      const chip = document.createElement("span");
+      chip.className = "chip";
+      chip.style.background = product.shade_hex;
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = `${product.title} ${price(product)}`;
+      item.append(chip, name);
+      if (product.url) {
+        const buy = document.createElement("a");
+        buy.className = "button primary buy";
+        buy.href = product.url;
+        buy.rel = "noopener";
+        buy.textContent = "Buy";
+        item.append(buy);
+      }
+      list.append(item);
+    }
+    $("applied").hidden = state.chosen.size === 0;
+  }
+
+  function scheduleRender() {
+    clearTimeout(state.pending);
+    state.pending = setTimeout(render, 200);
+  }
+
+  async function render() {
+    if (!state.selfie) {
+      if (state.chosen.size) status("Take or choose a selfie to see the shades on your face.");
+      return;
+    }
+    if (state.chosen.size === 0) {
+      $("after-img").src = $("before-img").src;
+      status("Tap a shade to try it on.");
+      return;
+    }
+    const intensity = Number($("intensity").value) / 100;
+    const looks = [...state.chosen.values()].map((id) => ({ product_id: id, intensity }));
+    const form = new FormData();
+    form.append("image", state.selfie);
+    form.append("looks", JSON.stringify(looks));
+    const renderId = ++state.renderId;
+    status("Applying…", "loading");
+    try {
+      const response = await fetch("/api/v1/tryon", { method: "POST", body: form });
+      if (!response.ok) {
+        const body = await response.json().catch(() => null);
+        throw new Error(body && body.error ? body.error.message : `Try-on failed (${response.status}).`);
+      }
+      const blob = await response.blob();
+      if (renderId !== state.renderId) return;  // a newer render is on its way
+      const after = $("after-img");
+      if (after.dataset.url) URL.revokeObjectURL(after.dataset.url);
+      after.dataset.url = URL.createObjectURL(blob);
+      after.src = after.dataset.url;
+      status("Drag the slider to compare before and after.");
+    } catch (error) {
+      if (renderId === state.renderId) status(error.message || "Network problem — try again.", "error");
+    }
+  }
+
+  function pickSelfie(input) {
+    const file = input.files && input.files[0];
+    input.value = "";
+    if (!file) return;
+    state.selfie = file;
+    const before = $("before-img");
+    if (before.dataset.url) URL.revokeObjectURL(before.dataset.url);
+    before.dataset.url = URL.createObjectURL(file);
+    before.src = before.dataset.url;
+    $("after-img").src = before.dataset.url;
+    $("compare").hidden = false;
+    render();
+  }
+
+  function setCompare(value) {
+    $("after-img").style.clipPath = `inset(0 0 0 ${value}%)`;
+    $("compare-handle").style.left = `${value}%`;
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    $("selfie-camera").addEventListener("change", (event) => pickSelfie(event.target));
+    $("selfie-file").addEventListener("change", (event) => pickSelfie(event.target));
+    $("compare-slider").addEventListener("input", (event) => setCompare(event.target.value));
+    $("intensity").addEventListener("input", (event) => {
+      $("intensity-value").textContent = `${event.target.value}%`;
+      scheduleRender();
+    });
+    $("tab-tryon").addEventListener("click", () => { if (!state.products.size) loadSwatches(); }, { once: true });
+    setCompare(50);
+  });
+})();
