@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
     app = Flask(__name__, static_folder=str(package_files.files("static")), static_url_path="/static")
     app.request_class = InMemoryRequest
     app.config.update(MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD,
-                      MAX_FORM_MEMORY_SIZE=64 * 1024, MAX_FORM_PARTS=50)
+                      MAX_FORM_MEMORY_SIZE=500_000, MAX_FORM_PARTS=50)
     register_error_handlers(app)
     register_security_headers(app)
     for blueprint in (search.bp, tryon.bp, catalog_images.bp, admin.bp, health.bp, openapi.bp, web.bp):

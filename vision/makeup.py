@@ -18,7 +18,7 @@ import numpy as np
 from vision.color import image_to_lab, lab_to_image, rgb_to_lab
 from vision.face import Face
 from vision.looks import STACKING, Finish, Layer, ProductType
-from vision.masks import FaceGeometry, zone_mask
+from vision.masks import FaceGeometry, zone_mask_in_window
 
 ROI_MARGIN = 0.35  # of the eye-corner distance, around the face box
 
@@ -66,30 +66,45 @@ def _render_face(output: np.ndarray, face: Face, layers: Sequence[Layer]) -> Non
         return
     roi = output[top:bottom, left:right]
     geometry = FaceGeometry(face.landmarks, (left, top), roi.shape[:2], face.eye_distance)
-    original = image_to_lab(roi)
+    zones = [(layer, *zone_mask_in_window(layer.product_type, geometry)) for layer in layers]
+    rows = slice(min(w[0].start for _, w, _ in zones), max(w[0].stop for _, w, _ in zones))
+    cols = slice(min(w[1].start for _, w, _ in zones), max(w[1].stop for _, w, _ in zones))
+    area = roi[rows, cols]  # only the union of the layers' windows is converted to CIELAB and back
+    original = image_to_lab(area)
     lab = original.copy()
-    touched = np.zeros(roi.shape[:2], np.float32)
-    for layer in layers:
+    touched = np.zeros(area.shape[:2], np.float32)
+    for layer, window, mask in zones:
         recipe = RECIPES[layer.product_type]
-        weight = zone_mask(layer.product_type, geometry) * (layer.intensity * recipe.coverage)
+        weight = mask * (layer.intensity * recipe.coverage)
         if not weight.any():
             continue
-        _tint(lab, weight, rgb_to_lab(layer.color), recipe)
-        _finish(lab, original, weight, layer.finish, geometry.unit)
-        touched = np.maximum(touched, weight)
+        local = (slice(window[0].start - rows.start, window[0].stop - rows.start),
+                 slice(window[1].start - cols.start, window[1].stop - cols.start))
+        zone = lab[local]  # a view: the layer is applied in place, inside its window only
+        _tint(zone, weight, rgb_to_lab(layer.color), recipe)
+        _finish(zone, original[local], weight, layer.finish, geometry.unit)
+        np.maximum(touched[local], weight, out=touched[local])
     changed = touched > (0.5 / 255.0)
-    roi[changed] = lab_to_image(lab)[changed]
+    if changed.any():
+        area[changed] = lab_to_image(lab)[changed]
 
 
 def _tint(lab: np.ndarray, weight: np.ndarray, shade: np.ndarray, recipe: Recipe) -> None:
-    """Shift the zone's mean toward ``shade``, keeping each pixel's deviation from that mean."""
+    """Shift the zone's mean toward ``shade``, keeping each pixel's deviation from that mean.
+
+    In closed form, per pixel with weight w: L += w * s * (L_shade - mean_L), and
+    ab = (1 - w (1 - t)) ab + w (ab_shade - t mean_ab), t being the share of chroma texture kept.
+    """
     core = weight > 0.5 * weight.max()
     mean = lab[core].mean(axis=0)
+    lightness = lab[..., 0]
+    lightness += weight * np.float32(recipe.lightness * (shade[0] - mean[0]))
+    np.clip(lightness, 0, 100, out=lightness)
+    texture = recipe.chroma_texture
     w = weight[..., None]
-    lightness = lab[..., 0] + weight * recipe.lightness * (shade[0] - mean[0])
-    chroma = lab[..., 1:] + w * (shade[1:] + recipe.chroma_texture * (lab[..., 1:] - mean[1:]) - lab[..., 1:])
-    lab[..., 0] = np.clip(lightness, 0, 100)
-    lab[..., 1:] = chroma
+    ab = lab[..., 1:]
+    ab *= 1.0 - w * np.float32(1.0 - texture)
+    ab += w * (shade[1:] - texture * mean[1:]).astype(np.float32)
 
 
 def _finish(lab: np.ndarray, original: np.ndarray, weight: np.ndarray, finish: Finish, unit: float) -> None:
