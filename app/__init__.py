@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
 
     :raise IndexNotFound, WeightsNotFound, ...: only with ``background_load=False`` (tests, checks).
     """
-    from app import admin, catalog_images, health, openapi, search, tryon, web
+    from app import admin, catalog_images, health, openapi, search, shades, tryon, web
     from app.errors import register_error_handlers
     from app.resources import Resources, init_app
     from app.security import register_security_headers
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
                       MAX_FORM_MEMORY_SIZE=500_000, MAX_FORM_PARTS=50)
     register_error_handlers(app)
     register_security_headers(app)
-    for blueprint in (search.bp, tryon.bp, catalog_images.bp, admin.bp, health.bp, openapi.bp, web.bp):
+    for blueprint in (search.bp, tryon.bp, shades.bp, catalog_images.bp, admin.bp, health.bp, openapi.bp, web.bp):
         app.register_blueprint(blueprint)
     state = Resources(settings)
     init_app(app, state)

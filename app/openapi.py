@@ -49,6 +49,8 @@ SCHEMAS = {
         "in_stock": {"type": "boolean"}, "product_type": {"type": "string", "nullable": True},
         "shade_hex": {"type": "string", "nullable": True}, "finish": {"type": "string", "nullable": True},
         "image_url": {"type": "string", "description": "Thumbnail served by this app."}}},
+    "ShadeMatch": {"allOf": [{"$ref": "#/components/schemas/Product"}, {"type": "object", "properties": {
+        "delta_e": {"type": "number", "description": "CIEDE2000 distance to the measured colour."}}}]},
     "SearchResults": {"type": "object", "required": ["results", "took_ms"], "properties": {
         "results": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/Product"}, {
             "type": "object", "properties": {"score": {"type": "number", "description": "Cosine similarity."}}}]}},
@@ -106,6 +108,33 @@ PATHS = {
                                                      "type": "array", "items": {"type": "array",
                                                                                 "items": {"type": "number"}}}}}}}}}}}},
             "422": _error("No face found"), **SEARCH_ERRORS}}},
+    "/api/v1/face/analyze": {"post": {
+        "summary": "Skin tone (CIELAB, ITA, Monk step, undertone, confidence) and closest foundation shades",
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["image"], "properties": {"image": {"type": "string", "format": "binary"}}}}}},
+        "responses": {"200": {"description": "Per face: box, skin, recommendations (product + delta_e)",
+                              "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                  "faces": {"type": "array", "items": {"type": "object", "properties": {
+                                      "box": {"type": "array", "items": {"type": "integer"}},
+                                      "skin": {"type": "object", "properties": {
+                                          "hex": {"type": "string"}, "lab": {"type": "array", "items": {"type": "number"}},
+                                          "ita": {"type": "number"}, "ita_category": {"type": "string"},
+                                          "monk": {"type": "integer", "minimum": 1, "maximum": 10},
+                                          "undertone": {"type": "string", "enum": ["warm", "neutral", "cool"]},
+                                          "confidence": {"type": "number"}, "white_balanced": {"type": "boolean"}}},
+                                      "recommendations": {"type": "array", "items": {
+                                          "$ref": "#/components/schemas/ShadeMatch"}}}}}}}}}},
+                      "422": _error("No face found"), **SEARCH_ERRORS}}},
+    "/api/v1/shades/match": {"post": {
+        "summary": "Find this lipstick: the lip colour in a photo and the closest catalog lipsticks",
+        "parameters": [_param("k", {"type": "integer", "minimum": 1, "maximum": 20, "default": 5}, "Matches.")],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["image"], "properties": {"image": {"type": "string", "format": "binary"}}}}}},
+        "responses": {"200": {"description": "Lip colour and matches, closest first",
+                              "content": {"application/json": {"schema": {"type": "object", "properties": {
+                                  "lip_color": {"type": "string"}, "lab": {"type": "array", "items": {"type": "number"}},
+                                  "matches": {"type": "array", "items": {"$ref": "#/components/schemas/ShadeMatch"}}}}}}},
+                      "422": _error("No face found"), **SEARCH_ERRORS}}},
     "/api/v1/tryon/products": {"get": {
         "summary": "Makeup shades of the catalog, grouped by product type",
         "responses": {"200": {"description": "Groups", "content": {"application/json": {"schema": {

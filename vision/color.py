@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
+HUE_EPSILON = 1e-9
 
 
 def parse_hex(value: str) -> tuple[int, int, int]:
@@ -27,6 +28,15 @@ def parse_hex(value: str) -> tuple[int, int, int]:
 def to_hex(rgb) -> str:
     r, g, b = (int(round(float(np.clip(c, 0, 255)))) for c in rgb)
     return f"#{r:02X}{g:02X}{b:02X}"
+
+
+def srgb_to_linear(srgb: np.ndarray) -> np.ndarray:
+    """sRGB companding removed (values 0..1), for light arithmetic such as white balance."""
+    return np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * np.power(linear, 1 / 2.4) - 0.055)
 
 
 def image_to_lab(pixels: np.ndarray) -> np.ndarray:
@@ -71,14 +81,16 @@ def ciede2000(lab1, lab2, k_l: float = 1.0, k_c: float = 1.0, k_h: float = 1.0) 
     delta_l = l2 - l1
     delta_c = c2p - c1p
     dh = h2p - h1p
-    dh = np.where(dh > 180, dh - 360, np.where(dh < -180, dh + 360, dh))
+    # Pairs exactly 180 degrees apart sit on the formula's branch point: decide with a tolerance,
+    # so float rounding of the hue angles cannot flip the branch (Sharma et al.'s pairs 13-14).
+    dh = np.where(dh > 180 + HUE_EPSILON, dh - 360, np.where(dh < -180 - HUE_EPSILON, dh + 360, dh))
     dh = np.where(c1p * c2p == 0, 0.0, dh)
     delta_h = 2 * np.sqrt(c1p * c2p) * np.sin(np.radians(dh) / 2)
 
     l_bar = (l1 + l2) / 2
     cp_bar = (c1p + c2p) / 2
     h_sum = h1p + h2p
-    h_bar = np.where(np.abs(h1p - h2p) > 180, np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2),
+    h_bar = np.where(np.abs(h1p - h2p) > 180 + HUE_EPSILON, np.where(h_sum < 360, (h_sum + 360) / 2, (h_sum - 360) / 2),
                      h_sum / 2)
     h_bar = np.where(c1p * c2p == 0, h_sum, h_bar)
     t = (1 - 0.17 * np.cos(np.radians(h_bar - 30)) + 0.24 * np.cos(np.radians(2 * h_bar))

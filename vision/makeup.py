@@ -33,7 +33,7 @@ class Recipe:
 
 
 RECIPES = {
-    ProductType.LIPSTICK: Recipe(1.0, 0.85, 0.2),
+    ProductType.LIPSTICK: Recipe(1.0, 1.0, 0.2),
     ProductType.LIP_LINER: Recipe(1.0, 0.9, 0.1),
     ProductType.EYESHADOW: Recipe(0.95, 0.8, 0.2),
     ProductType.EYELINER: Recipe(1.0, 1.0, 0.0),
@@ -95,8 +95,7 @@ def _tint(lab: np.ndarray, weight: np.ndarray, shade: np.ndarray, recipe: Recipe
     In closed form, per pixel with weight w: L += w * s * (L_shade - mean_L), and
     ab = (1 - w (1 - t)) ab + w (ab_shade - t mean_ab), t being the share of chroma texture kept.
     """
-    core = weight > 0.5 * weight.max()
-    mean = lab[core].mean(axis=0)
+    mean = lab[_core(weight)].mean(axis=0)
     lightness = lab[..., 0]
     lightness += weight * np.float32(recipe.lightness * (shade[0] - mean[0]))
     np.clip(lightness, 0, 100, out=lightness)
@@ -107,10 +106,16 @@ def _tint(lab: np.ndarray, weight: np.ndarray, shade: np.ndarray, recipe: Recipe
     ab += w * (shade[1:] - texture * mean[1:]).astype(np.float32)
 
 
+def _core(weight: np.ndarray) -> np.ndarray:
+    """The fully covered part of a zone, whose mean the shade replaces (its feathered rim follows)."""
+    core = weight > 0.9 * weight.max()
+    return core if core.sum() >= 20 else weight > 0.5 * weight.max()
+
+
 def _finish(lab: np.ndarray, original: np.ndarray, weight: np.ndarray, finish: Finish, unit: float) -> None:
     if finish in (Finish.SATIN,):
         return
-    core = weight > 0.5 * weight.max()
+    core = _core(weight)
     lightness = lab[..., 0]
     mean = float(lightness[core].mean())
     above = np.maximum(lightness - mean, 0)

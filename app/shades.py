@@ -1,0 +1,58 @@
+"""Shade advice: skin tone with foundation matches, and "find this lipstick" from any photo."""
+
+from __future__ import annotations
+
+import numpy as np
+from flask import Blueprint, jsonify, request
+
+from app.params import parse_k, uploaded_bytes
+from app.resources import resources
+from app.search import product_json
+from app.tryon import NO_STORE
+from vision.color import lab_to_rgb, to_hex
+from vision.images import load_image
+from vision.looks import ProductType
+from vision.shades import ShadeCandidate, lip_color, rank_shades, skin_tone
+
+bp = Blueprint("shades", __name__, url_prefix="/api/v1")
+BASE_TYPES = (ProductType.FOUNDATION, ProductType.CONCEALER)
+
+
+@bp.post("/face/analyze")
+def analyze_face():
+    """Skin tone of every face and the closest foundation/concealer shades.  :raise 422: no_face."""
+    state = resources()
+    image = load_image(uploaded_bytes(request.files), state.settings.image_limits())
+    pixels = np.asarray(image)
+    faces = state.landmarker.detect(image)
+    candidates = _catalog_shades(BASE_TYPES)
+    body = []
+    for face in faces:
+        tone = skin_tone(pixels, face)
+        matches = rank_shades(tone.lab, list(candidates), prefer_undertone=tone.undertone, limit=3)
+        body.append({"box": face.box.as_list(), "skin": tone.as_json(),
+                     "recommendations": [_with_distance(candidates[m.candidate], m.delta_e) for m in matches]})
+    return jsonify({"faces": body}), 200, NO_STORE
+
+
+@bp.post("/shades/match")
+def match_lipstick():
+    """The lip colour of the (largest) face and the closest catalog lipsticks.  :raise 422: no_face."""
+    state = resources()
+    image = load_image(uploaded_bytes(request.files), state.settings.image_limits())
+    face = state.landmarker.detect(image)[0]
+    lab = lip_color(np.asarray(image), face)
+    candidates = _catalog_shades((ProductType.LIPSTICK,))
+    matches = rank_shades(lab, list(candidates), limit=parse_k(request.args.get("k"), default=5, maximum=20))
+    return jsonify({"lip_color": to_hex(lab_to_rgb(lab)), "lab": [round(float(v), 2) for v in lab],
+                    "matches": [_with_distance(candidates[m.candidate], m.delta_e) for m in matches]}), 200, NO_STORE
+
+
+def _catalog_shades(types) -> dict[ShadeCandidate, object]:
+    """Catalog products of ``types`` that carry a shade, keyed by their shade candidate."""
+    products = resources().store.live.products
+    return {ShadeCandidate(p.id, p.shade_hex): p for p in products if p.product_type in types and p.shade_hex}
+
+
+def _with_distance(product, delta_e: float) -> dict:
+    return dict(product_json(product), delta_e=round(delta_e, 2))
