@@ -37,13 +37,13 @@ def try_on():
     which = request.form.get("faces", request.args.get("faces", "all"))
     if which not in ("all", "largest"):
         raise ApiError("invalid_parameter", "faces must be 'all' or 'largest'.")
-    image = load_image(uploaded_bytes(request.files), state.settings.image_limits())
-    faces = state.landmarker.detect(image)
+    pixels = np.array(load_image(uploaded_bytes(request.files), state.settings.image_limits()))  # one writable copy
+    faces = state.landmarker.detect(pixels)
     if which == "largest":
         faces = faces[:1]
-    rendered = render_look(np.asarray(image), faces, [layer for layer, _ in looks])
+    render_look(pixels, faces, [layer for layer, _ in looks], in_place=True)
     buffer = io.BytesIO()
-    Image.fromarray(rendered).save(buffer, "JPEG", quality=JPEG_QUALITY)
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY)
     response = Response(buffer.getvalue(), mimetype="image/jpeg", headers=NO_STORE)
     response.headers["X-Faces"] = str(len(faces))
     return response

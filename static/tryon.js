@@ -39,27 +39,88 @@
       title.textContent = GROUP_TITLES[type] || type;
       const row = document.createElement("div");
       row.className = "swatch-row";
-      for (const product of items) {
-        state.products.set(product.id, product);
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "swatch";
-        button.dataset.productId = product.id;
-        button.dataset.type = type;
-        button.setAttribute("aria-pressed", "false");
-        const chip = document.createElement("span");
-        chip.className = "chip";
-        chip.style.background = product.shade_hex;
-        const name = document.createElement("span");
-        name.textContent = product.title.split("—").pop().trim();
-        const meta = document.createElement("span");
-        meta.className = "meta";
-        meta.textContent = [product.finish, price(product)].filter(Boolean).join(" · ");
-        button.append(chip, name, meta);
-        button.addEventListener("click", () => toggle(product));
-        row.append(button);
-      }
+      for (const product of items) row.append(swatch(product));
       container.append(title, row);
+    }
+  }
+
+  function swatch(product, note = "") {
+    state.products.set(product.id, product);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "swatch";
+    button.dataset.productId = product.id;
+    button.dataset.type = product.product_type;
+    button.setAttribute("aria-pressed", String(state.chosen.get(product.product_type) === product.id));
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.style.background = product.shade_hex;
+    const name = document.createElement("span");
+    name.textContent = product.title.split("—").pop().trim();
+    const meta = document.createElement("span");
+    meta.className = "meta";
+    meta.textContent = [product.finish, price(product)].filter(Boolean).join(" · ");
+    button.append(chip, name, meta);
+    if (note) {
+      const distance = document.createElement("span");
+      distance.className = "distance";
+      distance.textContent = note;
+      button.append(distance);
+    }
+    button.addEventListener("click", () => toggle(product));
+    return button;
+  }
+
+  function closeness(deltaE, first) {
+    const label = deltaE < 2 ? "near-identical" : deltaE < 5 ? "close" : "nearest we have";
+    return `${first ? "closest match · " : ""}${label} (ΔE ${deltaE.toFixed(1)})`;
+  }
+
+  async function postPhoto(url, file) {
+    const form = new FormData();
+    form.append("image", file);
+    const response = await fetch(url, { method: "POST", body: form });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(body && body.error ? body.error.message : `Request failed (${response.status}).`);
+    return body;
+  }
+
+  async function analyzeSelfie(file) {
+    $("your-shade").hidden = true;
+    try {
+      const body = await postPhoto("/api/v1/face/analyze", file);
+      const face = body.faces[0];
+      const skin = face.skin;
+      $("skin-chip").style.background = skin.hex;
+      $("skin-facts").textContent =
+        `Monk scale ${skin.monk} · ${skin.undertone} undertone · ITA ${Math.round(skin.ita)}° (${skin.ita_category.replace("_", " ")})`;
+      $("skin-caution").hidden = skin.confidence >= 0.5;
+      const row = $("foundation-matches");
+      row.replaceChildren(...face.recommendations.map((p, i) => swatch(p, closeness(p.delta_e, i === 0))));
+      $("your-shade").hidden = false;
+    } catch (error) {
+      // The try-on itself reports problems with the photo; the shade panel just stays hidden.
+    }
+  }
+
+  async function findLipstick(input) {
+    const file = input.files && input.files[0];
+    input.value = "";
+    if (!file) return;
+    $("lip-result").hidden = true;
+    $("lip-status").textContent = "Reading the lip colour…";
+    $("lip-status").className = "status loading";
+    try {
+      const body = await postPhoto("/api/v1/shades/match?k=3", file);
+      $("lip-chip").style.background = body.lip_color;
+      $("lip-hex").textContent = body.lip_color;
+      $("lip-matches").replaceChildren(...body.matches.map((p, i) => swatch(p, closeness(p.delta_e, i === 0))));
+      $("lip-result").hidden = false;
+      $("lip-status").textContent = "Tap a shade to try it on.";
+      $("lip-status").className = "status";
+    } catch (error) {
+      $("lip-status").textContent = error.message;
+      $("lip-status").className = "status error";
     }
   }
 
@@ -152,6 +213,7 @@
     $("after-img").src = before.dataset.url;
     $("compare").hidden = false;
     render();
+    analyzeSelfie(file);
   }
 
   function setCompare(value) {
@@ -162,6 +224,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     $("selfie-camera").addEventListener("change", (event) => pickSelfie(event.target));
     $("selfie-file").addEventListener("change", (event) => pickSelfie(event.target));
+    $("lip-photo").addEventListener("change", (event) => findLipstick(event.target));
     $("compare-slider").addEventListener("input", (event) => setCompare(event.target.value));
     $("intensity").addEventListener("input", (event) => {
       $("intensity-value").textContent = `${event.target.value}%`;

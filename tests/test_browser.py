@@ -103,3 +103,38 @@ def test_try_on_a_lipstick_with_before_after(makeup_server, tmp_path):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "tryon-390x844.png"))
         assert not errors, errors
+
+
+def test_your_shade_and_find_this_lipstick(makeup_server, tmp_path, landmarker):
+    import numpy as np
+    from PIL import Image
+
+    from tests.conftest import grace_hopper
+    from vision.looks import Layer
+    from vision.makeup import render_look
+
+    selfie = tmp_path / "selfie.jpg"
+    grace_hopper().save(selfie, quality=92)
+    face = landmarker.detect(grace_hopper())[0]
+    wearing = tmp_path / "wearing.png"
+    Image.fromarray(render_look(np.asarray(grace_hopper()), [face],
+                                [Layer.of("lipstick", "#7B2D43", "satin")])).save(wearing)
+    with phone_page() as page:
+        page.goto(makeup_server + "/")
+        page.click("#tab-tryon")
+        page.set_input_files("#selfie-file", str(selfie))
+        expect(page.locator("#your-shade")).to_be_visible()
+        expect(page.locator("#skin-facts")).to_contain_text("Monk scale")
+        matches = page.locator("#foundation-matches .swatch")
+        expect(matches).to_have_count(3)
+        expect(matches.first).to_contain_text("closest match")
+        matches.first.click()
+        expect(page.locator("#applied-list li")).to_have_count(1)
+        expect(page.locator("#tryon-status")).to_contain_text("compare")
+
+        page.set_input_files("#lip-photo", str(wearing))
+        expect(page.locator("#lip-result")).to_be_visible()
+        expect(page.locator("#lip-matches .swatch").first).to_have_attribute("data-product-id", "lip-berry")
+        page.locator("#find-lipstick-title").scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "shades-390x844.png"))

@@ -81,9 +81,9 @@ class FaceLandmarker:
         self.max_faces = max_faces
         self._local = threading.local()
 
-    def detect(self, image: Image.Image) -> list[Face]:
-        """All faces, largest first.  :raise NoFaceFound: when there is none."""
-        pixels = np.asarray(image.convert("RGB"))
+    def detect(self, image: Image.Image | np.ndarray) -> list[Face]:
+        """All faces in an RGB image (PIL, or uint8 ``(h, w, 3)``), largest first.  :raise NoFaceFound:"""
+        pixels = image if isinstance(image, np.ndarray) else np.asarray(image.convert("RGB"))
         boxes = self._boxes(pixels)
         faces: list[Face] = []
         for face in (self._mesh_in(pixels, box) for box in boxes):

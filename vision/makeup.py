@@ -44,10 +44,11 @@ RECIPES = {
 }
 
 
-def render_look(pixels: np.ndarray, faces: Sequence[Face], layers: Sequence[Layer]) -> np.ndarray:
-    """Return a copy of uint8 RGB ``pixels`` ``(h, w, 3)`` with ``layers`` applied to every face."""
+def render_look(pixels: np.ndarray, faces: Sequence[Face], layers: Sequence[Layer], *,
+                in_place: bool = False) -> np.ndarray:
+    """Apply ``layers`` to every face of uint8 RGB ``pixels`` ``(h, w, 3)``: into a copy, or ``in_place``."""
     active = sorted((layer for layer in layers if layer.intensity > 0), key=lambda l: STACKING.index(l.product_type))
-    output = pixels.copy()
+    output = pixels if in_place else pixels.copy()
     if not active:
         return output
     for face in faces:
@@ -70,40 +71,41 @@ def _render_face(output: np.ndarray, face: Face, layers: Sequence[Layer]) -> Non
     rows = slice(min(w[0].start for _, w, _ in zones), max(w[0].stop for _, w, _ in zones))
     cols = slice(min(w[1].start for _, w, _ in zones), max(w[1].stop for _, w, _ in zones))
     area = roi[rows, cols]  # only the union of the layers' windows is converted to CIELAB and back
-    original = image_to_lab(area)
-    lab = original.copy()
+    planes = list(cv2.split(image_to_lab(area)))  # contiguous L*, a*, b* planes: fast arithmetic
+    original_lightness = planes[0].copy()
     touched = np.zeros(area.shape[:2], np.float32)
     for layer, window, mask in zones:
         recipe = RECIPES[layer.product_type]
-        weight = mask * (layer.intensity * recipe.coverage)
+        weight = mask * np.float32(layer.intensity * recipe.coverage)
         if not weight.any():
             continue
         local = (slice(window[0].start - rows.start, window[0].stop - rows.start),
                  slice(window[1].start - cols.start, window[1].stop - cols.start))
-        zone = lab[local]  # a view: the layer is applied in place, inside its window only
-        _tint(zone, weight, rgb_to_lab(layer.color), recipe)
-        _finish(zone, original[local], weight, layer.finish, geometry.unit)
+        zone = [plane[local] for plane in planes]  # views: each layer works in place, inside its window
+        core = _core(weight)
+        _tint(zone, weight, core, rgb_to_lab(layer.color), recipe)
+        _finish(zone, original_lightness[local], weight, core, layer.finish, geometry.unit)
         np.maximum(touched[local], weight, out=touched[local])
     changed = touched > (0.5 / 255.0)
     if changed.any():
-        area[changed] = lab_to_image(lab)[changed]
+        area[changed] = lab_to_image(cv2.merge(planes))[changed]
 
 
-def _tint(lab: np.ndarray, weight: np.ndarray, shade: np.ndarray, recipe: Recipe) -> None:
+def _tint(zone: list[np.ndarray], weight: np.ndarray, core: np.ndarray, shade: np.ndarray, recipe: Recipe) -> None:
     """Shift the zone's mean toward ``shade``, keeping each pixel's deviation from that mean.
 
     In closed form, per pixel with weight w: L += w * s * (L_shade - mean_L), and
     ab = (1 - w (1 - t)) ab + w (ab_shade - t mean_ab), t being the share of chroma texture kept.
     """
-    mean = lab[_core(weight)].mean(axis=0)
-    lightness = lab[..., 0]
-    lightness += weight * np.float32(recipe.lightness * (shade[0] - mean[0]))
+    lightness, a, b = zone
+    means = [float(plane[core].mean()) for plane in zone]
+    lightness += weight * np.float32(recipe.lightness * (shade[0] - means[0]))
     np.clip(lightness, 0, 100, out=lightness)
     texture = recipe.chroma_texture
-    w = weight[..., None]
-    ab = lab[..., 1:]
-    ab *= 1.0 - w * np.float32(1.0 - texture)
-    ab += w * (shade[1:] - texture * mean[1:]).astype(np.float32)
+    keep = 1.0 - weight * np.float32(1.0 - texture)
+    for plane, target, mean in ((a, shade[1], means[1]), (b, shade[2], means[2])):
+        plane *= keep
+        plane += weight * np.float32(target - texture * mean)
 
 
 def _core(weight: np.ndarray) -> np.ndarray:
@@ -112,27 +114,28 @@ def _core(weight: np.ndarray) -> np.ndarray:
     return core if core.sum() >= 20 else weight > 0.5 * weight.max()
 
 
-def _finish(lab: np.ndarray, original: np.ndarray, weight: np.ndarray, finish: Finish, unit: float) -> None:
-    if finish in (Finish.SATIN,):
+def _finish(zone: list[np.ndarray], original_lightness: np.ndarray, weight: np.ndarray, core: np.ndarray,
+            finish: Finish, unit: float) -> None:
+    if finish is Finish.SATIN:
         return
-    core = _core(weight)
-    lightness = lab[..., 0]
+    lightness, a, b = zone
     mean = float(lightness[core].mean())
-    above = np.maximum(lightness - mean, 0)
     match finish:
         case Finish.MATTE:
-            lab[..., 0] = lightness - weight * 0.5 * above
+            lightness -= weight * 0.5 * np.maximum(lightness - mean, 0)
         case Finish.GLOSS:
-            shine = _highlights(original[..., 0], core, unit)
-            lab[..., 0] = lightness + weight * shine * (100 - lightness) * 0.55
-            lab[..., 1:] *= (1 - 0.5 * weight * shine)[..., None]
+            shine = weight * _highlights(original_lightness, core, unit)
+            lightness += shine * (100 - lightness) * 0.55
+            dull = 1 - 0.5 * shine
+            a *= dull
+            b *= dull
         case Finish.SHIMMER | Finish.METALLIC:
             metallic = finish is Finish.METALLIC
             if metallic:
-                lab[..., 0] = lightness + weight * 0.4 * (lightness - mean)
-                lab[..., 0] += weight * _highlights(original[..., 0], core, unit) * 12
-            sparkle = _sparkle(weight.shape, density=0.004 if metallic else 0.012)
-            lab[..., 0] = np.clip(lab[..., 0] + weight * sparkle * 30, 0, 100)
+                lightness += weight * 0.4 * (lightness - mean)
+                lightness += weight * _highlights(original_lightness, core, unit) * 12
+            lightness += weight * _sparkle(weight.shape, density=0.004 if metallic else 0.012) * 30
+            np.clip(lightness, 0, 100, out=lightness)
         case _:
             raise ValueError(f"Unknown finish {finish!r}")
 
