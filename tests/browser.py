@@ -31,14 +31,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None, ready_timeout: float = 90) -> Iterator[str]:
-    """Start `shoplens serve ARGS` on a free loopback port; yield its base URL once /readyz is 200."""
+def running_server(*args: str, env: dict[str, str] | None = None, ready_timeout: float = 90,
+                   command_name: str = "serve", cwd: Path = ROOT) -> Iterator[str]:
+    """Start `shoplens serve ARGS` (or another serving command) on a free loopback port; yield its base
+    URL once /readyz is 200."""
     port = free_port()
-    command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *args]
+    command = [sys.executable, "-m", "app.cli", command_name, "--host", "127.0.0.1", "--port", str(port), *args]
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"server-{port}.log", "w")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                               env={**os.environ, **(env or {})}, start_new_session=True)
+    process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                               env={"PYTHONPATH": str(ROOT), **os.environ, **(env or {})}, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + ready_timeout

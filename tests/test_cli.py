@@ -44,3 +44,34 @@ def test_serve_with_no_index_waits_and_with_a_broken_setting_says_why(tmp_path):
 def test_bad_env_value_names_the_variable():
     result = shoplens("index", env={"SHOPLENS_PORT": "eighty"})
     assert result.returncode == 2 and "SHOPLENS_PORT" in result.stderr
+
+
+def test_run_indexes_the_demo_catalog_and_serves_search_and_try_on(tmp_path, tiny_model_files):
+    """What `make run` does on a fresh clone, given weights (a local checkpoint here)."""
+    import io
+    import json
+    import urllib.request
+
+    from tests.browser import running_server
+    from tests.conftest import encode, grace_hopper
+
+    config, weights = tiny_model_files
+    with running_server("--index-dir", str(tmp_path / "data" / "index"), "--model", str(config),
+                        "--pretrained", str(weights), "--reload-interval", "0",
+                        command_name="run", cwd=tmp_path) as base:
+        with urllib.request.urlopen(base + "/") as page:
+            assert b"shoplens" in page.read()
+        with urllib.request.urlopen(base + "/api/v1/search?q=red+lipstick&k=5") as response:
+            results = json.load(response)["results"]
+        assert len(results) == 5 and all(r["brand"] == "Lumen Beauty" for r in results)
+        boundary = "shoplens-test-boundary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"looks\"\r\n\r\n"
+                + json.dumps([{"product_id": "lip-berry"}]) + f"\r\n--{boundary}\r\n"
+                "Content-Disposition: form-data; name=\"image\"; filename=\"me.jpg\"\r\n"
+                "Content-Type: image/jpeg\r\n\r\n").encode() + encode(grace_hopper(), "JPEG") + \
+            f"\r\n--{boundary}--\r\n".encode()
+        request = urllib.request.Request(base + "/api/v1/tryon", data=body, method="POST",
+                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with urllib.request.urlopen(request) as response:
+            assert response.headers["Content-Type"] == "image/jpeg" and len(response.read()) > 10_000
+    assert (tmp_path / "data" / "demo-catalog" / "catalog.csv").is_file()
