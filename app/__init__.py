@@ -18,6 +18,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
     """
     from app import admin, catalog_images, health, openapi, search, shades, tryon, web
     from app.errors import register_error_handlers
+    from app.limits import install_cors, install_rate_limits
     from app.resources import Resources, init_app
     from app.security import register_security_headers
     from app.uploads import InMemoryRequest
@@ -31,6 +32,8 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
     register_security_headers(app)
     for blueprint in (search.bp, tryon.bp, shades.bp, catalog_images.bp, admin.bp, health.bp, openapi.bp, web.bp):
         app.register_blueprint(blueprint)
+    install_rate_limits(app, settings)
+    install_cors(app, settings)
     state = Resources(settings)
     init_app(app, state)
     state.start(background=background_load)

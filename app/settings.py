@@ -53,6 +53,12 @@ class Settings:
     max_upload_bytes: int = _setting(15 * 1024 * 1024, "Largest accepted request body in bytes.")
     max_pixels: int = _setting(40_000_000, "Largest accepted image in pixels (width x height).")
     min_image_side: int = _setting(32, "Smallest accepted image side in pixels.")
+    search_rate_limit: str = _setting("120 per minute", "Search requests allowed per client IP (empty: no limit).")
+    tryon_rate_limit: str = _setting("30 per minute", "Try-on and face-analysis requests per client IP (empty: no limit).")
+    rate_limit_storage: str = _setting("memory://", "Where rate-limit counters live: memory:// (per worker) or "
+                                                   "redis://host:6379 (shared by all workers and replicas).")
+    trusted_proxies: int = _setting(0, "Proxies in front of the app whose X-Forwarded-For is trusted for the client IP.")
+    cors_origins: str = _setting("", "Comma-separated web origins allowed to call the API from a browser.")
     max_looks: int = _setting(8, "Most makeup layers in one try-on request.")
     max_faces: int = _setting(8, "Most faces made up in one photo.")
     log_level: str = _setting("INFO", "Python log level.")

@@ -90,7 +90,9 @@ def shop_index(tmp_path_factory, embedder) -> Path:
 def make_settings(index_dir: Path, **overrides):
     from app.settings import Settings
 
-    values = dict(index_dir=str(index_dir), device="cpu", reload_interval=0.0, admin_token="s3cret-token")
+    # Rate limits off by default: the suite sends hundreds of requests from one address in seconds.
+    values = dict(index_dir=str(index_dir), device="cpu", reload_interval=0.0, admin_token="s3cret-token",
+                  search_rate_limit="", tryon_rate_limit="")
     values.update(overrides)
     return Settings(**values)
 
