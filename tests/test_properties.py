@@ -1,0 +1,131 @@
+"""Property-based tests: the parameter parsers and the image loader never fail in an unplanned way."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from app.errors import ApiError
+from app.params import (MAX_K, parse_bool, parse_crop, parse_filters, parse_fraction, parse_k, parse_looks,
+                        parse_price)
+from vision.images import ImageError, ImageLimits, load_image
+
+TEXT = st.text(max_size=40) | st.from_regex(r"-?[0-9]{0,25}(\.[0-9]{0,5})?(e[+-]?[0-9]{1,4})?", fullmatch=True)
+
+
+@given(TEXT)
+def test_k_is_in_range_or_a_400(raw):
+    try:
+        k = parse_k(raw)
+    except ApiError as error:
+        assert error.code == "invalid_parameter"
+    else:
+        assert 1 <= k <= MAX_K
+
+
+@given(TEXT)
+def test_prices_are_finite_and_non_negative_or_a_400(raw):
+    try:
+        price = parse_price(raw, "min_price")
+    except ApiError as error:
+        assert error.code == "invalid_parameter"
+    else:
+        assert price is None or (np.isfinite(price) and price >= 0)
+
+
+@given(TEXT)
+def test_fractions_stay_in_zero_one(raw):
+    try:
+        value = parse_fraction(raw, "text_weight", 0.5)
+    except ApiError:
+        pass
+    else:
+        assert 0.0 <= value <= 1.0
+
+
+@given(TEXT)
+def test_bool_is_a_bool_none_or_a_400(raw):
+    try:
+        assert parse_bool(raw, "in_stock") in (True, False, None)
+    except ApiError as error:
+        assert error.code == "invalid_parameter"
+
+
+@given(st.lists(st.integers(-10**6, 10**6) | st.text(max_size=5), min_size=0, max_size=6).map(
+    lambda parts: ",".join(map(str, parts))))
+def test_crop_is_a_positive_box_or_a_400(raw):
+    try:
+        crop = parse_crop(raw)
+    except ApiError as error:
+        assert error.code == "invalid_parameter"
+    else:
+        assert crop is None or (crop.x >= 0 and crop.y >= 0 and crop.width >= 1 and crop.height >= 1)
+
+
+@given(st.dictionaries(st.sampled_from(["category", "brand", "product_type", "min_price", "max_price",
+                                        "in_stock"]), TEXT))
+def test_filters_parse_or_raise_400(args):
+    try:
+        filters = parse_filters(args)
+    except ApiError as error:
+        assert error.code == "invalid_parameter"
+    else:
+        if filters.min_price is not None and filters.max_price is not None:
+            assert filters.min_price <= filters.max_price
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=10),
+                    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+                        st.sampled_from(["type", "color", "finish", "intensity", "product_id", "x"]), children,
+                        max_size=4), max_leaves=12)
+
+
+@given(JSON)
+def test_looks_are_layers_or_a_4xx(value):
+    from indexer.store import UnknownProduct
+
+    def lookup(product_id):
+        raise UnknownProduct(product_id)
+
+    try:
+        layers = parse_looks(json.dumps(value), lookup, max_looks=8)
+    except (ApiError, UnknownProduct):
+        pass
+    else:
+        assert 1 <= len(layers) <= 8 and all(0 <= layer.intensity <= 1 for layer, _ in layers)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2048))
+def test_loader_never_crashes_on_arbitrary_bytes(data):
+    try:
+        image = load_image(data)
+    except ImageError:
+        return
+    assert image.mode == "RGB"
+
+
+@settings(max_examples=60, deadline=None)
+@given(mode=st.sampled_from(["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16", "I", "F"]),
+       size=st.tuples(st.integers(16, 80), st.integers(16, 80)),
+       fmt=st.sampled_from(["PNG", "TIFF", "GIF", "WEBP", "BMP", "JPEG"]),
+       cut=st.floats(0.0, 1.0))
+def test_loader_handles_any_mode_and_any_truncation(mode, size, fmt, cut):
+    image = Image.new(mode, size)
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, fmt)
+    except (OSError, ValueError, KeyError):
+        return  # this format cannot store this mode; nothing to test
+    data = buffer.getvalue()
+    data = data[: max(1, int(len(data) * cut))] if cut < 0.95 else data
+    try:
+        loaded = load_image(data, ImageLimits(min_side=16))
+    except ImageError:
+        return
+    assert loaded.mode == "RGB" and min(loaded.size) >= 16
