@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -40,6 +41,8 @@ class Resources:
         self._landmarker: FaceLandmarker | None = None
         self._landmarker_lock = threading.Lock()
         self._stop = threading.Event()
+        self._loaded = threading.Event()
+        self._loading = False
         self._threads: list[threading.Thread] = []
 
     @property
@@ -48,17 +51,30 @@ class Resources:
 
     @property
     def embedder(self) -> Embedder:
-        """:raise ApiError: index_not_ready while loading (or when loading failed)."""
+        """:raise ApiError: index_not_ready when loading failed or takes longer than the wait."""
         if self._embedder is None:
-            raise self._not_ready()
+            self._wait_for_first_load()
         return self._embedder
 
     @property
     def store(self) -> IndexStore:
-        """:raise ApiError: index_not_ready while loading (or when loading failed)."""
+        """:raise ApiError: index_not_ready when loading failed or takes longer than the wait."""
         if self._store is None:
-            raise self._not_ready()
+            self._wait_for_first_load()
         return self._store
+
+    def _wait_for_first_load(self) -> None:
+        """A request reaching a worker that is still loading waits for it rather than failing.
+
+        This is what lets gunicorn replace a dead worker without failing requests: the new worker
+        accepts connections at once, and the few that arrive while it loads are answered late, not
+        with an error. A failed load (no index yet, missing weights) answers at once.
+        """
+        deadline = time.monotonic() + self.settings.ready_wait
+        while self._embedder is None or self._store is None:
+            if self.error is not None or time.monotonic() >= deadline or not self._loading:
+                raise self._not_ready()
+            self._loaded.wait(0.05)
 
     @property
     def landmarker(self) -> FaceLandmarker:
@@ -80,6 +96,7 @@ class Resources:
             raise ModelMismatch(f"The index was built with {manifest.model_id} but the server loaded "
                                 f"{embedder.model_id}; re-index or drop the --model/--pretrained override.")
         self._embedder, self._store, self.error = embedder, store, None
+        self._loaded.set()
         log.info("Ready: index version %s, %d products, model %s", store.live.name, manifest.count,
                  embedder.model_id)
 
@@ -112,6 +129,7 @@ class Resources:
             self.load()
             self._spawn(self._poll_versions)
             return
+        self._loading = True
         self._spawn(self._load_until_ready)
 
     def reload_index(self) -> bool:

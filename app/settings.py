@@ -49,6 +49,8 @@ class Settings:
     timeout: int = _setting(60, "Seconds before gunicorn restarts a stuck worker.")
     admin_token: str = _setting("", "Bearer token for /api/v1/admin/*; empty disables the admin API.",
                                 secret=True)
+    ready_wait: float = _setting(30.0, "Seconds a request waits for a worker that is still loading the model and "
+                                       "index before answering 503 index_not_ready.")
     reload_interval: float = _setting(10.0, "Seconds between checks for a new index version; 0 disables.")
     max_upload_bytes: int = _setting(15 * 1024 * 1024, "Largest accepted request body in bytes.")
     max_pixels: int = _setting(40_000_000, "Largest accepted image in pixels (width x height).")
