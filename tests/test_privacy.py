@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import tempfile
+from pathlib import Path
 
 import pytest
 import werkzeug.formparser
@@ -43,8 +45,17 @@ def post_in_memory(client, url: str, fields: dict):
     return client.post(url, data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
-def test_uploads_never_touch_the_disk_or_the_logs(makeup_app, caplog):
+def files_under(*folders: Path) -> set[tuple[str, int]]:
+    return {(str(path), path.stat().st_mtime_ns) for folder in folders if folder.exists()
+            for path in folder.rglob("*") if path.is_file()}
+
+
+def test_uploads_never_touch_the_disk_or_the_logs(makeup_app, makeup_index, caplog):
     client = makeup_app.test_client()
+    watched = (Path(tempfile.gettempdir()) / "shoplens-watch", makeup_index, Path.cwd() / "data")
+    watched[0].mkdir(exist_ok=True)
+    before = files_under(*watched)
+    top_of_tmp = set(os.listdir(tempfile.gettempdir()))
     selfie = large_selfie()
     looks = json.dumps([{"product_id": "lip-classic-red"}])
     image = lambda: FileStorage(io.BytesIO(selfie), "my-private-selfie.png", content_type="image/png")  # noqa: E731
@@ -54,6 +65,8 @@ def test_uploads_never_touch_the_disk_or_the_logs(makeup_app, caplog):
         tryon = post_in_memory(client, "/api/v1/tryon", {"image": image(), "looks": looks})
         landmarks = post_in_memory(client, "/api/v1/face/landmarks", {"image": image()})
         search = post_in_memory(client, "/api/v1/search?q=secret%20query", {"image": image()})
+    assert files_under(*watched) == before  # no file written or touched in the index or data folders
+    assert set(os.listdir(tempfile.gettempdir())) <= top_of_tmp  # nothing new in the temp folder
     assert tryon.status_code == 200, tryon.get_data(as_text=True)
     assert "no-store" in tryon.headers["Cache-Control"] and "ETag" not in tryon.headers
     assert landmarks.status_code == 200 and search.status_code == 200
@@ -87,3 +100,13 @@ def test_access_log_format_has_no_query_string():
     from app.server import ACCESS_LOG_FORMAT
 
     assert "%(U)s" in ACCESS_LOG_FORMAT and "%(q)s" not in ACCESS_LOG_FORMAT and "%(r)s" not in ACCESS_LOG_FORMAT
+
+
+def test_serve_never_runs_in_debug_mode(makeup_app, makeup_index):
+    from app.server import GunicornServer
+    from tests.conftest import make_settings
+
+    assert makeup_app.debug is False
+    server = GunicornServer(make_settings(makeup_index))
+    assert server.cfg.reload is False and server.cfg.worker_class_str == "gthread"
+    assert "%(U)s" in server.cfg.access_log_format  # path only: no query string in access logs
