@@ -15,8 +15,8 @@ from typing import Callable, Sequence
 from app.settings import Settings, flag_names, parse_value, setting_fields
 
 MODEL_FIELDS = ["model", "pretrained", "device", "batch_size", "cache_dir", "allow_download"]
-INDEX_FIELDS = ["catalog", "index_dir", *MODEL_FIELDS, "index_factory", "allow_outside_images", "max_pixels",
-                "log_level"]
+INDEX_FIELDS = ["catalog", "catalog_format", "index_dir", *MODEL_FIELDS, "index_factory", "allow_outside_images",
+                "allow_hosts", "max_pixels", "log_level"]
 # The admin token is read from the environment only: a flag would show it in `ps` output.
 SERVE_FIELDS = ["index_dir", "host", "port", "workers", "threads", "timeout", "ready_wait", "reload_interval",
                 "max_upload_bytes", "max_pixels", "min_image_side", "max_looks", "max_faces", "search_rate_limit",
@@ -94,9 +94,7 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     embedder = _load_embedder(settings)
     if embedder is None:
         return 1
-    job = IndexJob(catalog=Path(settings.catalog), out_dir=Path(settings.index_dir),
-                   index_factory=settings.index_factory, allow_outside_images=settings.allow_outside_images,
-                   limits=settings.image_limits(), show_progress=True)
+    job = settings.index_job()
     try:
         report = run_index(job, embedder)
     except (CatalogError, NothingToIndex, IndexBusy) as exc:
@@ -156,7 +154,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if live is not None:
         try:
             manifest = Manifest.read(index_dir / live / "manifest.json")
-            stale = manifest.catalog_checksum != read_catalog(settings.catalog).checksum
+            stale = manifest.catalog_checksum != read_catalog(settings.catalog, fmt=settings.catalog_format).checksum
         except Exception:  # unreadable catalog or manifest: let the indexer report it properly
             stale = True
     if stale:

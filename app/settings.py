@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 from vision.embedder import EmbedderConfig
@@ -42,6 +43,10 @@ class Settings:
     allow_download: bool = _setting(False, "Let model loading download missing weights (off: fail fast).")
     index_factory: str = _setting("", "FAISS index factory string; empty chooses exact or HNSW by catalog size.")
     allow_outside_images: bool = _setting(False, "Let catalog image paths point outside the catalog's folder.")
+    catalog_format: str = _setting("", "csv, jsonl, folder, gmc (Merchant Center TSV/XML) or shopify; empty detects it.",
+                                   "--format")
+    allow_hosts: str = _setting("", "Comma-separated hosts/CIDRs that image URLs may resolve to although they are "
+                                    "private or loopback (empty: public addresses only).")
     host: str = _setting("127.0.0.1", "Address the server binds to.")
     port: int = _setting(8000, "Port the server listens on.")
     workers: int = _setting(0, "gunicorn worker processes; 0 picks one per two cores (at least 1).")
@@ -89,6 +94,15 @@ class Settings:
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels,
                            min_side=self.min_image_side)
+
+    def index_job(self, show_progress: bool = True):
+        """The indexing run these settings describe (the CLI and the console's re-index share it)."""
+        from indexer.runner import IndexJob
+
+        return IndexJob(catalog=self.catalog, out_dir=Path(self.index_dir), index_factory=self.index_factory,
+                        allow_outside_images=self.allow_outside_images, limits=self.image_limits(),
+                        show_progress=show_progress, catalog_format=self.catalog_format,
+                        allow_hosts=tuple(h.strip() for h in self.allow_hosts.split(",") if h.strip()))
 
     def worker_count(self) -> int:
         return self.workers or max(1, (os.cpu_count() or 2) // 2)

@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterator
+from urllib.parse import urlsplit
 
+from indexer import feeds
 from vision.color import parse_hex, to_hex
 from vision.looks import Finish, ProductType
 
@@ -39,7 +41,7 @@ class RowError(ValueError):
 
 @dataclass(frozen=True)
 class Product:
-    """One sellable item; ``image`` is an absolute path checked to exist when the row was read."""
+    """One sellable item; ``image`` is a checked absolute path, or an http(s) URL until it is fetched."""
 
     id: str
     title: str
@@ -85,29 +87,33 @@ class Catalog:
     checksum: str = ""
 
 
-def read_catalog(path: str | os.PathLike, *, allow_outside_images: bool = False) -> Catalog:
-    """Parse ``path`` (CSV, JSONL or a folder of images) into products plus a skipped-row report.
+def read_catalog(path: str | os.PathLike, *, allow_outside_images: bool = False, fmt: str = "") -> Catalog:
+    """Parse ``path`` (our CSV/JSONL, an image folder, a Merchant Center or Shopify export) into
+    products plus a skipped-row report. ``fmt`` forces a format; empty detects it.
 
     :raise CatalogError: when the catalog cannot be read at all or has duplicate ids.
     """
     source = Path(path)
-    if source.is_dir():
-        rows, base = _folder_rows(source), source
-    elif source.is_file():
-        base = source.parent
-        suffix = source.suffix.lower()
-        if suffix == ".csv":
-            rows = _csv_rows(source)
-        elif suffix in (".jsonl", ".ndjson"):
-            rows = _jsonl_rows(source)
-        else:
-            raise CatalogError(f"{source}: unknown catalog format {suffix!r}; use .csv, .jsonl or a folder.")
-    else:
+    if not source.exists():
         raise CatalogError(f"Catalog {source} does not exist (--catalog / SHOPLENS_CATALOG).")
+    fmt = fmt or feeds.detect_format(source)
+    base = source if source.is_dir() else source.parent
+    if fmt == "csv" and source.suffix.lower() not in (".csv", ".tsv", ".txt"):
+        raise CatalogError(f"{source}: unknown catalog format {source.suffix!r}; use .csv, .jsonl, a folder, "
+                           "a Merchant Center feed or a Shopify export (--format).")
+    readers = {"csv": _csv_rows, "jsonl": _jsonl_rows, "folder": _folder_rows, "gmc": feeds.gmc_rows,
+               "shopify": feeds.shopify_rows}
+    if fmt not in readers:
+        raise CatalogError(f"Unknown catalog format {fmt!r}. Available: {', '.join(readers)}.")
+    rows = readers[fmt](source)
     catalog = Catalog(products=[], source=str(source), checksum=_checksum(source))
     first_line: dict[str, int] = {}
     duplicates: list[str] = []
-    for line, row in rows:
+    try:
+        parsed = list(rows)
+    except (feeds.FeedError, OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(str(exc)) from exc
+    for line, row in parsed:
         try:
             product = parse_row(row, line, base, allow_outside_images=allow_outside_images)
         except RowError as exc:
@@ -152,7 +158,13 @@ def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_image
     )
 
 
-def _image_path(value: str, base: Path, line: int, allow_outside: bool) -> Path:
+def _image_path(value: str, base: Path, line: int, allow_outside: bool) -> Path | str:
+    """A checked local file, or an http(s) URL that the fetcher downloads before embedding."""
+    scheme = urlsplit(value).scheme.lower()
+    if scheme in ("http", "https"):
+        return value
+    if len(scheme) > 1:  # file:, ftp:, data:, gopher: ... (one letter is a Windows drive)
+        raise RowError("image_url_scheme", f"line {line}: image URL scheme {scheme!r} is not allowed; use https")
     candidate = Path(value).expanduser()
     resolved = (candidate if candidate.is_absolute() else base / candidate).resolve()
     if not allow_outside and not resolved.is_relative_to(base.resolve()):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from indexer.build import Manifest, choose_factory, exclusive, now_iso, write_version
 from indexer.cache import EmbeddingCache
-from indexer.catalog import SkippedRow, read_catalog
+from indexer.catalog import CatalogError, SkippedRow, read_catalog
 from indexer.embed import ProgressCallback, embed_products
+from indexer.fetch import FetchConfig, FetchError, Fetcher
 from vision.embedder import Embedder
 from vision.images import ImageLimits
 
@@ -24,13 +27,17 @@ class NothingToIndex(RuntimeError):
 
 @dataclass(frozen=True)
 class IndexJob:
-    catalog: Path
+    catalog: Path | str          # a local path, or an http(s) URL of a feed
     out_dir: Path
     index_factory: str = ""
     allow_outside_images: bool = False
     limits: ImageLimits = ImageLimits()
     workers: int = 2
     show_progress: bool = True
+    catalog_format: str = ""     # empty: detect
+    allow_hosts: tuple[str, ...] = ()
+    download_timeout: float = 20.0
+    download_backoff: float = 0.5
 
 
 @dataclass
@@ -43,6 +50,8 @@ class IndexReport:
     seconds: float
     embed_seconds: float
     skipped: list[SkippedRow] = field(default_factory=list)
+    downloaded: int = 0
+    not_modified: int = 0
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
@@ -57,6 +66,8 @@ class IndexReport:
             f"Index version {self.version} is live: {self.products} products ({self.index_type}).",
             f"  embedded {self.embedded} images, reused {self.reused} from the cache"
             + (f", {self.images_per_second:.1f} images/s" if self.embedded else ""),
+            *([f"  downloaded {self.downloaded} images, {self.not_modified} unchanged since the last run"]
+              if self.downloaded or self.not_modified else []),
             f"  skipped {len(self.skipped)} rows" + "".join(
                 f"\n    {reason}: {count}" for reason, count in self.skipped_by_reason.items()),
             f"  took {self.seconds:.1f} s",
@@ -67,13 +78,19 @@ class IndexReport:
 def run_index(job: IndexJob, embedder: Embedder, on_progress: ProgressCallback | None = None) -> IndexReport:
     """Index ``job.catalog`` into a new version of ``job.out_dir`` and make it live.
 
-    :raise indexer.catalog.CatalogError: when the catalog cannot be read or has duplicate ids.
+    :raise indexer.catalog.CatalogError: when the catalog cannot be read (or downloaded) or has duplicate ids.
     :raise NothingToIndex: when no row produced a vector.
     :raise indexer.build.IndexBusy: when another run holds the folder.
     """
     started = time.perf_counter()
     with exclusive(job.out_dir):
-        catalog = read_catalog(job.catalog, allow_outside_images=job.allow_outside_images)
+        fetcher = Fetcher(FetchConfig(cache_dir=job.out_dir / "downloads", allow_hosts=job.allow_hosts,
+                                      read_timeout=job.download_timeout, backoff=job.download_backoff,
+                                      max_bytes=job.limits.max_bytes))
+        source = local_catalog(job, fetcher)
+        catalog = read_catalog(source, allow_outside_images=job.allow_outside_images, fmt=job.catalog_format)
+        catalog.products, fetch_skipped = fetcher.localize(catalog.products)
+        catalog.skipped += fetch_skipped
         log.info("Read %d products from %s (%d rows skipped)", len(catalog.products), job.catalog,
                  len(catalog.skipped))
         cache = EmbeddingCache(job.out_dir / "cache", embedder.model_id, embedder.dim)
@@ -96,4 +113,25 @@ def run_index(job: IndexJob, embedder: Embedder, on_progress: ProgressCallback |
         path = write_version(job.out_dir, outcome.products, outcome.vectors, manifest, skipped, factory)
     return IndexReport(version=path.name, products=len(outcome.products), embedded=outcome.embedded,
                        reused=outcome.reused, index_type=factory, seconds=time.perf_counter() - started,
-                       embed_seconds=outcome.embed_seconds, skipped=skipped)
+                       embed_seconds=outcome.embed_seconds, skipped=skipped,
+                       downloaded=fetcher.stats.downloaded, not_modified=fetcher.stats.not_modified)
+
+
+def local_catalog(job: IndexJob, fetcher: Fetcher) -> Path:
+    """The catalog as a local file: a feed URL is downloaded (cached and revalidated) first.
+
+    :raise indexer.catalog.CatalogError: when the feed cannot be downloaded.
+    """
+    source = str(job.catalog)
+    if urlsplit(source).scheme not in ("http", "https"):
+        return Path(source)
+    feeds = Fetcher(dataclasses.replace(fetcher.config, cache_dir=job.out_dir / "feeds", images_only=False,
+                                        max_bytes=512 * 1024 * 1024))
+    try:
+        downloaded = feeds.fetch(source)
+    except FetchError as exc:
+        raise CatalogError(f"Cannot download the catalog feed: {exc}") from exc
+    name = Path(urlsplit(source).path).name or "feed"
+    named = job.out_dir / "feeds" / name  # keep the file name so the format can be detected
+    named.write_bytes(downloaded.read_bytes())
+    return named
