@@ -1,13 +1,23 @@
-"""Operator endpoints, behind a bearer token; with no token configured they are switched off."""
+"""Operator and merchandiser endpoints, behind a bearer token; with no token configured they are off.
+
+The console page (``/admin``) is a static page that asks for the token and calls these endpoints.
+"""
 
 from __future__ import annotations
 
+import csv
 import hmac
+import io
+import json
+from dataclasses import asdict
+from pathlib import Path
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from app.errors import ApiError
+from app.jobs import JobBoard, JobRunning, start_reindex
 from app.resources import resources
+from indexer.build import Manifest, list_versions, switch_current
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 
@@ -31,3 +41,89 @@ def reload_index():
     switched = resources().reload_index()
     live = resources().store.live
     return jsonify({"switched": switched, "version": live.name, "count": live.manifest.count})
+
+
+@bp.get("/status")
+def status():
+    """The live version, every kept version, the running job and the job history."""
+    state = resources()
+    root = Path(state.settings.index_dir)
+    live = state.store.live
+    board = JobBoard(root)
+    current = board.current()
+    return jsonify({
+        "live": _version_json(root, live.name, live.name),
+        "versions": [_version_json(root, name, live.name) for name in reversed(list_versions(root))],
+        "job": asdict(current) if current else None,
+        "history": [asdict(job) for job in board.history()],
+        "catalog_source": state.settings.catalog or "(built-in demo catalog)",
+        "model": state.embedder.model_id,
+    })
+
+
+@bp.get("/versions/<version>/skipped")
+def skipped_rows(version: str):
+    """Skipped catalog rows of a kept version, as JSON or (``?format=csv``) a CSV download.
+
+    :raise 404: not_found for a version that is not kept.
+    """
+    path = _version_dir(version) / "skipped.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] \
+        if path.exists() else []
+    if request.args.get("format") == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["line", "product_id", "reason", "message"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        return Response(buffer.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="skipped-{version}.csv"'})
+    return jsonify({"version": version, "rows": rows})
+
+
+@bp.post("/rollback")
+def rollback():
+    """Make a kept version live again.  :raise 404: not_found.  :raise 409: reload_failed."""
+    body = request.get_json(silent=True) or {}
+    version = str(body.get("version", ""))
+    root = _version_dir(version).parent
+    switch_current(root, version)
+    resources().reload_index()
+    return jsonify({"version": resources().store.live.name})
+
+
+@bp.post("/reindex")
+def reindex():
+    """Start a re-index of the configured catalog in the background.  :raise 409: job_running."""
+    state = resources()
+    settings = state.settings
+    if not settings.catalog:
+        raise ApiError("invalid_parameter", "No catalog source is configured (SHOPLENS_CATALOG).")
+    try:
+        job = start_reindex(JobBoard(Path(settings.index_dir)), settings.index_job(show_progress=False),
+                            state.embedder, on_success=lambda report: state.reload_index())
+    except JobRunning as exc:
+        raise ApiError("job_running", str(exc)) from None
+    return jsonify({"job": asdict(job)}), 202
+
+
+@bp.post("/jobs/current/cancel")
+def cancel_job():
+    """Ask the running re-index to stop; the live version stays.  :raise 409: no_job."""
+    if not JobBoard(Path(resources().settings.index_dir)).request_cancel():
+        raise ApiError("no_job", "No re-index is running.")
+    return jsonify({"cancelling": True})
+
+
+def _version_dir(version: str) -> Path:
+    """:raise ApiError: not_found unless ``version`` is one of the kept versions."""
+    root = Path(resources().settings.index_dir)
+    if version not in list_versions(root):
+        raise ApiError("not_found", f"No kept index version {version!r}.")
+    return root / version
+
+
+def _version_json(root: Path, name: str, live: str) -> dict:
+    manifest = Manifest.read(root / name / "manifest.json")
+    return {"version": name, "live": name == live, "count": manifest.count, "model": manifest.model_id,
+            "index_type": manifest.index_type, "created": manifest.created, "catalog": manifest.catalog,
+            "skipped": manifest.skipped}

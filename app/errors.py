@@ -29,6 +29,8 @@ STATUS = {
     "unknown_product": 404,
     "method_not_allowed": 405,
     "reload_failed": 409,
+    "job_running": 409,
+    "no_job": 409,
     "image_too_large": 413,
     "payload_too_large": 413,
     "unsupported_media_type": 415,

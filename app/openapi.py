@@ -147,6 +147,34 @@ PATHS = {
                                              "count": {"type": "integer"}}}}}},
             "401": _error("Missing or wrong token"), "403": _error("Admin API disabled"),
             "409": _error("The new version is broken; the old one keeps serving")}}},
+    "/api/v1/admin/status": {"get": {
+        "summary": "Console: live version, kept versions, running job and job history", "security": [{"bearer": []}],
+        "responses": {"200": {"description": "Status"}, "401": _error("Missing or wrong token"),
+                      "403": _error("Admin API disabled")}}},
+    "/api/v1/admin/versions/{version}/skipped": {"get": {
+        "summary": "Skipped catalog rows of a kept version (JSON, or CSV with format=csv)",
+        "security": [{"bearer": []}],
+        "parameters": [_param("version", {"type": "string"}, "Version name.", where="path", required=True),
+                       _param("format", {"type": "string", "enum": ["json", "csv"]}, "Response format.")],
+        "responses": {"200": {"description": "Rows", "content": {"application/json": {}, "text/csv": {}}},
+                      "401": _error("Missing or wrong token"), "404": _error("No such kept version")}}},
+    "/api/v1/admin/rollback": {"post": {
+        "summary": "Make a kept version live again", "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["version"], "properties": {"version": {"type": "string"}}}}}},
+        "responses": {"200": {"description": "Live version"}, "401": _error("Missing or wrong token"),
+                      "404": _error("No such kept version"), "409": _error("That version is broken")}}},
+    "/api/v1/admin/reindex": {"post": {
+        "summary": "Re-index the configured catalog source in the background (one job at a time)",
+        "security": [{"bearer": []}],
+        "responses": {"202": {"description": "Job started"}, "401": _error("Missing or wrong token"),
+                      "409": _error("A job is already running")}}},
+    "/api/v1/admin/jobs/current/cancel": {"post": {
+        "summary": "Cancel the running re-index (the live version stays)", "security": [{"bearer": []}],
+        "responses": {"200": {"description": "Cancelling"}, "401": _error("Missing or wrong token"),
+                      "409": _error("No job is running")}}},
+    "/admin": {"get": {"summary": "The merchandiser console page (asks for the admin token)",
+                       "responses": {"200": {"description": "HTML"}}}},
     "/api/v1/openapi.json": {"get": {"summary": "This document",
                                      "responses": {"200": {"description": "OpenAPI 3 JSON"}}}},
     "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "Process is up"}}}},

@@ -23,7 +23,7 @@ from indexer.catalog import Product, SkippedRow
 from vision.embedder import Embedder
 from vision.images import ImageError, ImageLimits, load_image
 
-ProgressCallback = Callable[[int, int], None]  # (done, total) of the images that need the model
+ProgressCallback = Callable[[int, int, int], None]  # (done, total, errors so far) of images that need the model
 
 
 @dataclass
@@ -55,6 +55,7 @@ def embed_products(products: Sequence[Product], embedder: Embedder, cache: Embed
     todo = _unique_misses(products, digests, known)
     fresh: dict[str, np.ndarray] = {}
     started = time.perf_counter()
+    done = 0  # counted here: a disabled tqdm bar (background jobs) does not count
     with tqdm(total=len(todo), unit="img", desc="Embedding", disable=not show_progress, smoothing=0.1) as bar:
         for batch in _prepared_batches(todo, digests, embedder, limits, workers):
             skipped.extend(item.error for item in batch if item.error)
@@ -65,8 +66,9 @@ def embed_products(products: Sequence[Product], embedder: Embedder, cache: Embed
                 cache.put_many(new)
                 fresh.update(new)
             bar.update(len(batch))
+            done += len(batch)
             if on_progress:
-                on_progress(bar.n, len(todo))
+                on_progress(done, len(todo), len(skipped))
     elapsed = time.perf_counter() - started
     return _assemble(products, digests, known, fresh, skipped, dim=embedder.dim, embed_seconds=elapsed)
 

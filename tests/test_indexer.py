@@ -118,7 +118,7 @@ from indexer.runner import IndexJob, run_index
 from vision.embedder import Embedder, EmbedderConfig
 embedder = Embedder(EmbedderConfig(model=sys.argv[1], pretrained=sys.argv[2], device="cpu", batch_size=4))
 job = IndexJob(catalog=Path(sys.argv[3]), out_dir=Path(sys.argv[4]), show_progress=False)
-run_index(job, embedder, on_progress=lambda done, total: time.sleep(0.3))
+run_index(job, embedder, on_progress=lambda done, total, errors: time.sleep(0.3))
 """
 
 
