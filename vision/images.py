@@ -72,12 +72,15 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits(), *, max_side: in
     if max_side is not None and image.format in ("JPEG", "MPO"):
         image.draft("RGB", (max_side, max_side))
     try:
-        image.seek(0)  # first frame of an animation
-        image.load()
-        upright = ImageOps.exif_transpose(image)
-        rgb = to_rgb(upright)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            image.seek(0)  # first frame of an animation
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            rgb = to_rgb(upright)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise CorruptImage(f"The image could not be decoded ({_reason(exc)}).") from exc
+    _refuse_truncation(caught)
     if min(rgb.size) < limits.min_side:
         raise ImageTooSmall(
             f"The image is {rgb.width}x{rgb.height} pixels; each side must be at least {limits.min_side}."
@@ -88,9 +91,9 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits(), *, max_side: in
 def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
     """Read only the header: format and size are checked before any pixel is decoded."""
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             # Pillow's own bomb guard is a process-wide setting; ours is the per-call pixel limit below.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("always")
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except UnidentifiedImageError as exc:
         raise UnsupportedImageType(
@@ -100,12 +103,24 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
         raise ImageTooLarge(f"The image has too many pixels ({_reason(exc)}).") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise CorruptImage(f"The image header is damaged ({_reason(exc)}).") from exc
+    _refuse_truncation(caught)
     width, height = image.size
     if width * height > limits.max_pixels:
         raise ImageTooLarge(
             f"The image is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels in all."
         )
     return image
+
+
+def _refuse_truncation(caught: list[warnings.WarningMessage]) -> None:
+    """Some decoders (TIFF) only *warn* about missing data and hand back partial pixels: corrupt.
+
+    Other warnings (a slightly broken EXIF block, common from phones) do not spoil the pixels.
+    """
+    for warning in caught:
+        text = str(warning.message)
+        if "runcated" in text or "larger than file" in text:
+            raise CorruptImage(f"The image is truncated ({_reason(warning.message)}).")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -136,6 +151,6 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
     return Image.fromarray(grey, "L").convert("RGB")
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException | Warning) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text[:200]
