@@ -33,6 +33,27 @@ def encode(image: Image.Image, fmt: str = "PNG", **save_args) -> bytes:
     return buffer.getvalue()
 
 
+def png_with_declared_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height``: a decompression bomb's calling card."""
+    import struct
+    import zlib
+
+    data = bytearray(encode(Image.new("L", (8, 8))))
+    at = data.index(b"IHDR")
+    data[at + 4:at + 12] = struct.pack(">II", width, height)
+    data[at + 17:at + 21] = struct.pack(">I", zlib.crc32(bytes(data[at:at + 17])))
+    return bytes(data)
+
+
+def zip_bytes() -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("photo.txt", "not a photo")
+    return buffer.getvalue()
+
+
 def gradient_image(width: int = 96, height: int = 64, seed: int = 0) -> Image.Image:
     """A deterministic, non-uniform RGB picture (uniform images hide orientation bugs)."""
     rng = np.random.default_rng(seed)

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zipfile
-import zlib
 
 import numpy as np
 import pytest
@@ -17,22 +14,7 @@ from werkzeug.test import encode_multipart
 
 from app import create_app
 from app.errors import STATUS
-from tests.conftest import astronaut, encode, gradient_image, make_settings
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    data = bytearray(encode(Image.new("L", (8, 8)), "PNG"))
-    at = data.index(b"IHDR")
-    data[at + 4:at + 12] = struct.pack(">II", width, height)
-    data[at + 17:at + 21] = struct.pack(">I", zlib.crc32(bytes(data[at:at + 17])))
-    return bytes(data)
-
-
-def zip_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("a.txt", "x")
-    return buffer.getvalue()
+from tests.conftest import astronaut, encode, gradient_image, make_settings, png_with_declared_size, zip_bytes
 
 
 def animated_gif() -> bytes:
@@ -54,7 +36,7 @@ FILES = {
     "zip": zip_bytes(),
     "pdf_jpeg_polyglot": b"%PDF-1.4\n" + PHOTO,
     "jpeg_zip_polyglot": PHOTO + zip_bytes(),
-    "png_bomb_30000": png_claiming(30000, 30000),
+    "png_bomb_30000": png_with_declared_size(30000, 30000),
     "one_pixel": encode(Image.new("RGB", (1, 1)), "PNG"),
     "sixteen_bit": encode(Image.fromarray(np.full((64, 64), 40000, np.uint16)), "PNG"),
     "cmyk": encode(Image.new("CMYK", (64, 64), (10, 200, 30, 0)), "JPEG"),

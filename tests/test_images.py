@@ -3,35 +3,15 @@
 from __future__ import annotations
 
 import io
-import struct
-import zipfile
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import encode, gradient_image
+from tests.conftest import encode, gradient_image, png_with_declared_size, zip_bytes
 from vision.images import (
     CorruptImage, EmptyImage, ImageLimits, ImageTooLarge, ImageTooSmall, UnsupportedImageType, load_image,
 )
-
-
-def png_with_declared_size(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height``: a decompression bomb's calling card."""
-    data = bytearray(encode(Image.new("L", (8, 8))))
-    ihdr_at = data.index(b"IHDR")
-    data[ihdr_at + 4:ihdr_at + 12] = struct.pack(">II", width, height)
-    crc = zlib.crc32(bytes(data[ihdr_at:ihdr_at + 17]))
-    data[ihdr_at + 17:ihdr_at + 21] = struct.pack(">I", crc)
-    return bytes(data)
-
-
-def zip_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("photo.txt", "not a photo")
-    return buffer.getvalue()
 
 
 def test_plain_jpeg_loads_as_rgb():
