@@ -127,7 +127,8 @@ def test_ann_recall_at_10_against_exact(ann_store):
     assert np.mean(recalls) >= 0.95
 
 
-@pytest.mark.parametrize("filters", [SearchFilters(category="dresses"),             # 25 %: ANN with selector
+@pytest.mark.parametrize("filters", [SearchFilters(min_price=1),                   # 99 %: ANN with an ID selector
+                                     SearchFilters(category="dresses"),             # 25 %: exact over the subset
                                      SearchFilters(brand="b2", min_price=50, max_price=52)])  # tiny: exact
 def test_ann_filters_still_return_exactly_k(ann_store, filters):
     store, vectors = ann_store
@@ -136,6 +137,11 @@ def test_ann_filters_still_return_exactly_k(ann_store, filters):
     for hit in hits:
         assert filters.category in (None, hit.product.category)
         assert filters.brand in (None, hit.product.brand)
+        assert filters.min_price is None or hit.product.price >= filters.min_price
+    allowed = np.array([(filters.min_price or 0) <= i % 100 for i in range(len(vectors))])
+    if filters.category is None and filters.brand is None:  # the ANN path: close to exact
+        exact = set(brute_force(vectors, vectors[3], 20, allowed))
+        assert len(exact & {h.product.id for h in hits}) >= 18
 
 
 def test_open_without_index(tmp_path):
