@@ -19,7 +19,7 @@ def test_console_reindex_cancel_and_rollback(tmp_path, embedder):
         handle.write("bad-1,Broken,images/missing.jpg,shoes,b,1,EUR,,true\n")
     index = tmp_path / "index"
     first = run_index(IndexJob(catalog=catalog, out_dir=index, show_progress=False), embedder).version
-    with running_server("--index", str(index), "--catalog", str(catalog), "--batch-size", "2",
+    with running_server("--index", str(index), "--catalog", str(catalog), "--batch-size", "1",
                         "--reload-interval", "0", env={"SHOPLENS_ADMIN_TOKEN": TOKEN}) as base:
         with phone_page(width=1000, height=900) as page:
             errors: list[str] = []
@@ -43,9 +43,9 @@ def test_console_reindex_cancel_and_rollback(tmp_path, embedder):
             expect(page.locator("#versions tr")).to_have_count(2)
             expect(page.locator("#live")).not_to_contain_text(first)
 
-            # A long one (many new images, 2 per batch): progress shows, then cancel.
+            # A long one (800 new images, one per forward pass): progress shows, then cancel.
             with open(catalog, "a") as handle:
-                for i in range(400):
+                for i in range(800):
                     product_image(1000 + i, (48, 48)).save(catalog.parent / "images" / f"c{i}.jpg")
                     handle.write(f"c{i},Long {i},images/c{i}.jpg,bags,b,5,EUR,,true\n")
             page.click("#reindex")
