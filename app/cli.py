@@ -87,7 +87,7 @@ def _command(commands, name: str, help_text: str, fields: list[str], handler: Ca
 def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     from indexer.build import IndexBusy
     from indexer.catalog import CatalogError
-    from indexer.runner import IndexJob, NothingToIndex, run_index
+    from indexer.runner import NothingToIndex, run_index
 
     if not settings.catalog:
         print("shoplens index: no catalog given; use --catalog PATH or SHOPLENS_CATALOG.", file=sys.stderr)

@@ -47,9 +47,8 @@ def similar_products(product_id: str):
 
 def _run(query: SearchQuery):
     started = time.perf_counter()
-    live = resources()
     vector = query_vector(query)
-    return _results(live.store.search(vector, query.k, query.filters), started)
+    return _results(resources().store.search(vector, query.k, query.filters), started)
 
 
 def query_vector(query: SearchQuery) -> np.ndarray:

@@ -63,8 +63,8 @@ def main() -> None:
     bare = (bare_before + bare_after) / 2
     whole = report.products / report.seconds
     print(f"# {machine()}")
-    print(f"| images | batch | whole run (img/s) | embed stage (img/s) | bare forward (img/s) | whole / bare |")
-    print(f"| --- | --- | --- | --- | --- | --- |")
+    print("| images | batch | whole run (img/s) | embed stage (img/s) | bare forward (img/s) | whole / bare |")
+    print("| --- | --- | --- | --- | --- | --- |")
     print(f"| {report.products} | {args.batch_size} | {whole:.1f} | {report.images_per_second:.1f} | {bare:.1f} "
           f"| {whole / bare:.2f} |")
 

@@ -48,7 +48,6 @@ def test_bad_env_value_names_the_variable():
 
 def test_run_indexes_the_demo_catalog_and_serves_search_and_try_on(tmp_path, tiny_model_files):
     """What `make run` does on a fresh clone, given weights (a local checkpoint here)."""
-    import io
     import json
     import urllib.request
 
