@@ -138,3 +138,14 @@ def test_your_shade_and_find_this_lipstick(makeup_server, tmp_path, landmarker):
         page.locator("#find-lipstick-title").scroll_into_view_if_needed()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "shades-390x844.png"))
+
+
+@pytest.mark.parametrize("width", [360, 1280])
+def test_no_horizontal_overflow(server, shop_index, width):
+    with phone_page(width=width, height=800) as page:
+        page.goto(server + "/")
+        page.set_input_files("#photo-file", str(shop_index.parent / "catalog" / "images" / "p002.jpg"))
+        expect(page.locator("#status")).to_have_text("20 results")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+        page.click("#tab-tryon")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= width

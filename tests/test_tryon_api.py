@@ -113,3 +113,9 @@ def test_makeup_products_are_grouped_by_type(client):
     groups = client.get("/api/v1/tryon/products").get_json()["groups"]
     assert {"lipstick", "eyeshadow", "blush", "foundation", "eyeliner", "lip_liner", "concealer", "brow"} <= set(groups)
     assert all(p["shade_hex"] and p["product_type"] == kind for kind, items in groups.items() for p in items)
+
+
+def test_the_same_request_gives_the_same_bytes(client):
+    looks = [{"type": "lipstick", "color": "#C41E3A", "finish": "shimmer"}, {"type": "blush", "color": "#F1A7B5"}]
+    first, second = tryon(client, ASTRONAUT_JPEG, looks), tryon(client, ASTRONAUT_JPEG, looks)
+    assert first.status_code == 200 and first.data == second.data
