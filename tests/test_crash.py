@@ -43,19 +43,19 @@ def test_killed_worker_is_replaced_without_failing_other_requests(shop_index):
             time.sleep(0.1)
         before = workers_of(master)
         assert len(before) == 2
-        outcomes: list[tuple[float, bool]] = []
+        outcomes: list[tuple[float, bool, int]] = []
         stop = threading.Event()
 
-        def client():
+        def client(number: int):
             while not stop.is_set():
                 try:
                     with urllib.request.urlopen(base + "/api/v1/search?q=bag&k=5", timeout=30) as response:
                         ok = response.status == 200
                 except (urllib.error.URLError, ConnectionError, OSError):
                     ok = False
-                outcomes.append((time.monotonic(), ok))
+                outcomes.append((time.monotonic(), ok, number))
 
-        threads = [threading.Thread(target=client) for _ in range(4)]
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
         for thread in threads:
             thread.start()
         time.sleep(1.5)
@@ -74,9 +74,11 @@ def test_killed_worker_is_replaced_without_failing_other_requests(shop_index):
             thread.join()
     replaced = workers_of(master) if Path(f"/proc/{master}").exists() else None
     assert replaced is None or victim not in replaced
-    failures = [at for at, ok in outcomes if not ok]
+    failures = [(at, number) for at, ok, number in outcomes if not ok]
     assert len(outcomes) > 40
-    # Only requests the dead worker was holding can fail: at most its thread count, all at the kill.
-    assert len(failures) <= 2, failures
-    assert all(abs(at - killed_at) < 5 for at in failures)
-    assert all(ok for at, ok in outcomes if at > killed_at + 5)
+    # Only requests the dead worker was holding can fail (a gthread worker may hold queued connections
+    # beyond its threads): at most the one each client had in flight at the kill, and none afterwards.
+    clients_failed = [number for _, number in failures]
+    assert len(clients_failed) == len(set(clients_failed)), failures
+    assert all(abs(at - killed_at) < 5 for at, _ in failures)
+    assert all(ok for at, ok, _ in outcomes if at > killed_at + 5)
