@@ -7,7 +7,6 @@ guessed, so they stop the run.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import math
@@ -101,7 +100,7 @@ def read_catalog(path: str | os.PathLike, *, allow_outside_images: bool = False,
     if fmt == "csv" and source.suffix.lower() not in (".csv", ".tsv", ".txt"):
         raise CatalogError(f"{source}: unknown catalog format {source.suffix!r}; use .csv, .jsonl, a folder, "
                            "a Merchant Center feed or a Shopify export (--format).")
-    readers = {"csv": _csv_rows, "jsonl": _jsonl_rows, "folder": _folder_rows, "gmc": feeds.gmc_rows,
+    readers = {"csv": feeds.csv_records, "jsonl": _jsonl_rows, "folder": _folder_rows, "gmc": feeds.gmc_rows,
                "shopify": feeds.shopify_rows}
     if fmt not in readers:
         raise CatalogError(f"Unknown catalog format {fmt!r}. Available: {', '.join(readers)}.")
@@ -224,25 +223,6 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value).strip()
-
-
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    try:
-        handle = open(path, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise CatalogError(f"Cannot read {path}: {exc}") from exc
-    with handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames:
-            raise CatalogError(f"{path} is empty: expected a header row with id,title,image.")
-        reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
-        line = 1
-        try:
-            for row in reader:
-                yield line + 1, row
-                line = reader.line_num
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise CatalogError(f"{path} line {reader.line_num}: {exc}") from exc
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -78,7 +78,7 @@ def shopify_rows(path: Path) -> Rows:
     """Shopify products export: one product per Handle, its variants and extra images on later rows."""
     products: dict[str, dict[str, Any]] = {}
     first_line: dict[str, int] = {}
-    for line, row in _csv_records(path):
+    for line, row in csv_records(path):
         handle = row.get("handle", "").strip()
         if not handle:
             yield line, {"id": "", "title": row.get("title", ""), "image": row.get("image src", "")}
@@ -127,7 +127,7 @@ def guess_product_type(text: str) -> str:
 
 
 def _gmc_tsv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    yield from _csv_records(path, delimiter="\t")
+    yield from csv_records(path, delimiter="\t")
 
 
 def _gmc_xml(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -146,16 +146,23 @@ def _gmc_xml(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         yield number, record
 
 
-def _csv_records(path: Path, delimiter: str = ",") -> Iterator[tuple[int, dict[str, str]]]:
+def csv_records(path: Path, delimiter: str = ",") -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows with lower-case column names and the file line each starts on (quoted newlines counted).
+
+    :raise FeedError: for a file without a header, or malformed CSV (naming the line).
+    """
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle, delimiter=delimiter)
-        if not reader.fieldnames:
-            raise FeedError(f"{path} is empty: expected a header row.")
-        reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
-        line = 1
-        for row in reader:
-            yield line + 1, {key: (value or "") for key, value in row.items() if isinstance(key, str)}
-            line = reader.line_num
+        try:
+            if not reader.fieldnames:
+                raise FeedError(f"{path} is empty: expected a header row.")
+            reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
+            line = 1
+            for row in reader:
+                yield line + 1, {key: (value or "") for key, value in row.items() if isinstance(key, str)}
+                line = reader.line_num
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise FeedError(f"{path} line {reader.line_num}: {exc}") from exc
 
 
 def _as_number(text: str) -> float:

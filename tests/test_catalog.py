@@ -133,3 +133,10 @@ def test_unusable_catalogs(tmp_path, name, content, message):
         path.write_text(content)
     with pytest.raises(CatalogError, match=message):
         read_catalog(path)
+
+
+def test_malformed_csv_is_a_catalog_error_naming_the_line(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('id,title,image\na,A,x.jpg\nb,"' + "x" * 200_000 + '",y.jpg\n')  # over csv's field limit
+    with pytest.raises(CatalogError, match="line"):
+        read_catalog(path)
