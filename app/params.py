@@ -7,12 +7,14 @@ import math
 from dataclasses import dataclass
 from typing import Mapping
 
+from PIL import Image
 from werkzeug.datastructures import FileStorage
 
 from app.errors import ApiError
 from indexer.catalog import Product
 from indexer.store import SearchFilters
 from vision.color import parse_hex
+from vision.images import ImageLimits, load_image
 from vision.looks import Finish, Layer, ProductType
 
 DEFAULT_K = 20
@@ -67,6 +69,14 @@ def uploaded_bytes(files: Mapping[str, FileStorage] | None, field: str = "image"
     if not data:
         raise ApiError("empty_image", f"The uploaded file in {field!r} is empty.")
     return data
+
+
+def uploaded_image(files: Mapping[str, FileStorage] | None, limits: ImageLimits, field: str = "image") -> Image.Image:
+    """The uploaded photo, decoded by the one safe loader.
+
+    :raise ApiError: missing_image / empty_image.  :raise vision.images.ImageError: for a bad image.
+    """
+    return load_image(uploaded_bytes(files, field), limits)
 
 
 def parse_k(raw: str | None, default: int = DEFAULT_K, maximum: int = MAX_K) -> int:

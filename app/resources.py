@@ -21,7 +21,7 @@ from indexer.store import CorruptIndex, IndexNotFound, IndexStore
 from vision.devices import DeviceUnavailable
 from vision.embedder import Embedder
 from vision.face import FaceLandmarker
-from vision.weights import UnknownModel, WeightsNotFound, file_digest, resolve_model_name, resolve_weights
+from vision.weights import UnknownModel, WeightsNotFound, model_id, resolve_model_name, resolve_weights
 
 log = logging.getLogger(__name__)
 EXTENSION = "shoplens"
@@ -118,10 +118,10 @@ class Resources:
         name = resolve_model_name(config.model)
         weights = resolve_weights(name, config.pretrained, cache_dir=config.cache_dir,
                                   allow_download=config.allow_download)
-        model_id = f"{name}@{file_digest(weights.path)}"
-        if model_id != manifest.model_id:
+        configured = model_id(name, weights.path)
+        if configured != manifest.model_id:
             raise ModelMismatch(f"The index was built with {manifest.model_id} but the configured weights are "
-                                f"{model_id}; re-index or drop the --model/--pretrained override.")
+                                f"{configured}; re-index or drop the --model/--pretrained override.")
 
     def start(self, background: bool = True) -> None:
         """Load now (tests, CLI checks) or in a thread that retries until an index exists."""

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 from flask import Blueprint, jsonify, request
 
-from app.params import parse_k, uploaded_bytes
+from app.params import parse_k, uploaded_image
 from app.resources import resources
 from app.search import product_json
 from app.tryon import NO_STORE
 from vision.color import lab_to_rgb, to_hex
-from vision.images import load_image
 from vision.looks import ProductType
 from vision.shades import ShadeCandidate, lip_color, rank_shades, skin_tone
 
@@ -22,7 +21,7 @@ BASE_TYPES = (ProductType.FOUNDATION, ProductType.CONCEALER)
 def analyze_face():
     """Skin tone of every face and the closest foundation/concealer shades.  :raise 422: no_face."""
     state = resources()
-    image = load_image(uploaded_bytes(request.files), state.settings.image_limits())
+    image = uploaded_image(request.files, state.settings.image_limits())
     pixels = np.asarray(image)
     faces = state.landmarker.detect(image)
     candidates = _catalog_shades(BASE_TYPES)
@@ -39,7 +38,7 @@ def analyze_face():
 def match_lipstick():
     """The lip colour of the (largest) face and the closest catalog lipsticks.  :raise 422: no_face."""
     state = resources()
-    image = load_image(uploaded_bytes(request.files), state.settings.image_limits())
+    image = uploaded_image(request.files, state.settings.image_limits())
     face = state.landmarker.detect(image)[0]
     lab = lip_color(np.asarray(image), face)
     candidates = _catalog_shades((ProductType.LIPSTICK,))

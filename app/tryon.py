@@ -13,11 +13,10 @@ from flask import Blueprint, Response, jsonify, request
 from PIL import Image
 
 from app.errors import ApiError
-from app.params import parse_looks, uploaded_bytes
+from app.params import parse_looks, uploaded_image
 from app.resources import resources
 from app.search import product_json
 from vision.face import Face
-from vision.images import load_image
 from vision.makeup import render_look
 from vision.regions import index_sets
 
@@ -37,7 +36,7 @@ def try_on():
     which = request.form.get("faces", request.args.get("faces", "all"))
     if which not in ("all", "largest"):
         raise ApiError("invalid_parameter", "faces must be 'all' or 'largest'.")
-    pixels = np.array(load_image(uploaded_bytes(request.files), state.settings.image_limits()))  # one writable copy
+    pixels = np.array(uploaded_image(request.files, state.settings.image_limits()))  # one writable copy
     faces = state.landmarker.detect(pixels)
     if which == "largest":
         faces = faces[:1]
@@ -53,7 +52,7 @@ def try_on():
 def face_landmarks():
     """Faces with their box and named region polygons (pixels of the upright photo).  :raise 422: no_face."""
     state = resources()
-    image = load_image(uploaded_bytes(request.files), state.settings.image_limits())
+    image = uploaded_image(request.files, state.settings.image_limits())
     faces = state.landmarker.detect(image)
     body = {"width": image.width, "height": image.height, "faces": [face_json(face) for face in faces]}
     return jsonify(body), 200, NO_STORE

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from vision.devices import default_batch_size, resolve_device
-from vision.weights import file_digest, resolve_model_name, resolve_weights
+from vision.weights import model_id, resolve_model_name, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class Embedder:
         self.model_name = resolve_model_name(config.model)
         weights = resolve_weights(self.model_name, config.pretrained, cache_dir=config.cache_dir,
                                   allow_download=config.allow_download)
-        self.model_id = f"{self.model_name}@{file_digest(weights.path)}"
+        self.model_id = model_id(self.model_name, weights.path)
         # How to load this exact model again from any working directory (recorded in index manifests).
         self.model_source = str(Path(config.model).resolve()) if config.model.endswith(".json") else self.model_name
         self.weights_source = str(weights.path) if Path(config.pretrained).expanduser().is_file() else config.pretrained

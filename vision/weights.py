@@ -162,6 +162,11 @@ def _looks_like_path(value: str) -> bool:
     return os.sep in value or value.endswith((".pt", ".pth", ".bin", ".safetensors", ".ckpt"))
 
 
+def model_id(model_name: str, weights_path: Path) -> str:
+    """``name@digest``: what an index records, so a server can tell whether its model matches."""
+    return f"{model_name}@{file_digest(weights_path)}"
+
+
 def file_digest(path: Path, length: int = 16) -> str:
     """A short sha256 of the checkpoint, so an index records exactly which weights built it."""
     digest = hashlib.sha256()
