@@ -15,11 +15,13 @@ from typing import Callable, Sequence
 from app.settings import Settings, flag_names, parse_value, setting_fields
 
 MODEL_FIELDS = ["model", "pretrained", "device", "batch_size", "cache_dir", "allow_download"]
-INDEX_FIELDS = ["catalog", "catalog_format", "index_dir", *MODEL_FIELDS, "index_factory", "allow_outside_images",
-                "allow_hosts", "max_pixels", "log_level"]
+VECTOR_FIELDS = ["vector_store", "milvus_uri", "milvus_prefix"]
+INDEX_FIELDS = ["catalog", "catalog_format", "index_dir", *MODEL_FIELDS, "index_factory", "compressed_from",
+                "recall_target", *VECTOR_FIELDS, "engine", "ray_address", "num_gpus_per_worker", "ray_workers",
+                "allow_outside_images", "allow_hosts", "max_pixels", "log_level"]
 # The admin token is read from the environment only: a flag would show it in `ps` output.
 SERVE_FIELDS = ["index_dir", "catalog", "catalog_format", "allow_hosts", "allow_outside_images", "index_factory",
-                "host", "port", "workers", "threads", "timeout", "ready_wait", "reload_interval",
+                "compressed_from", "recall_target", *VECTOR_FIELDS, "host", "port", "workers", "threads", "timeout", "ready_wait", "reload_interval",
                 "max_upload_bytes", "max_pixels", "min_image_side", "max_looks", "max_faces", "search_rate_limit",
                 "tryon_rate_limit", "rate_limit_storage", "trusted_proxies", "cors_origins", *MODEL_FIELDS,
                 "log_level"]
@@ -60,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = _command(commands, "run", "Index the catalog if the index is missing or stale, then serve it.",
                    sorted(set(INDEX_FIELDS + SERVE_FIELDS), key=(INDEX_FIELDS + SERVE_FIELDS).index), cmd_run)
     run.add_argument("--dev", action="store_true", help="Use Flask's single-process development server.")
+    lite = _command(commands, "milvus-lite", "Serve a milvus-lite database over gRPC so the indexer and every "
+                    "server worker of one box can share it.", ["index_dir", "host", "log_level"], cmd_milvus_lite)
+    lite.add_argument("--db", default=None, help="milvus-lite database file (default: milvus.db in the index folder).")
+    lite.add_argument("--milvus-port", type=int, default=19530, help="gRPC port (default 19530, Milvus's own).")
     _command(commands, "fetch-model", "Download model weights into the cache for offline servers.",
              ["model", "pretrained", "cache_dir"], cmd_fetch_model)
     return parser
@@ -163,6 +169,10 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         code = cmd_index(settings, args)
         if code != 0:
             return code
+        if settings.vector_store == "milvus":  # let the server's workers open an embedded milvus-lite file
+            from indexer.milvus_store import release_embedded
+
+            release_embedded(settings.vector_stores().get("milvus").uri)
     return cmd_serve(settings, args)
 
 
@@ -177,6 +187,37 @@ def cmd_fetch_model(settings: Settings, args: argparse.Namespace) -> int:
         print(f"shoplens fetch-model: {exc}", file=sys.stderr)
         return 1
     print(f"{name} / {config.pretrained}: {weights.path}")
+    return 0
+
+
+def cmd_milvus_lite(settings: Settings, args: argparse.Namespace) -> int:
+    """Run milvus-lite in the foreground until SIGINT/SIGTERM (a single box's Milvus; see README)."""
+    import signal
+    import threading
+
+    try:
+        from milvus_lite.server import Server
+    except ImportError:
+        print("shoplens milvus-lite: install the Milvus extra: pip install 'shoplens[milvus]'", file=sys.stderr)
+        return 1
+    db = Path(args.db or Path(settings.index_dir) / "milvus.db").resolve()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    address = f"{settings.host}:{args.milvus_port}"
+    server = Server(str(db), address)
+    if not server.init() or not server.start():
+        print(f"shoplens milvus-lite: cannot serve {db} on {address} (is it open in another process, or the port "
+              "taken?)", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    print(f"milvus-lite is serving {db} on {address}; use SHOPLENS_MILVUS_URI=http://{address}", flush=True)
+    while not stop.wait(1.0):
+        process = getattr(server, "_p", None)  # milvus_lite.server.Server has no public liveness check
+        if process is not None and process.poll() is not None:
+            print("shoplens milvus-lite: the milvus-lite process exited.", file=sys.stderr)
+            return 1
+    server.stop()
     return 0
 
 

@@ -12,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.errors import ApiError
 from indexer.catalog import Product
-from indexer.store import SearchFilters
+from indexer.filters import SearchFilters
 from vision.color import parse_hex
 from vision.images import ImageLimits, load_image
 from vision.looks import Finish, Layer, ProductType

@@ -17,7 +17,9 @@ from flask import Flask, current_app
 from app.errors import ApiError
 from app.settings import Settings
 from indexer.build import Manifest, read_current
+from indexer.milvus_store import is_local_file
 from indexer.store import CorruptIndex, IndexNotFound, IndexStore
+from indexer.vector_store import VectorStoreError
 from vision.devices import DeviceUnavailable
 from vision.embedder import Embedder
 from vision.face import FaceLandmarker
@@ -89,7 +91,7 @@ class Resources:
 
         :raise IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch:
         """
-        store = IndexStore.open(Path(self.settings.index_dir))
+        store = IndexStore.open(Path(self.settings.index_dir), self.settings.vector_stores())
         manifest = store.live.manifest
         embedder = Embedder(self.settings.embedder_config(manifest.model, manifest.pretrained))
         if embedder.model_id != manifest.model_id:
@@ -114,6 +116,8 @@ class Resources:
             manifest = Manifest.read(root / version / "manifest.json")
         except (OSError, ValueError, TypeError) as exc:
             raise CorruptIndex(f"Index version {version} has no readable manifest: {exc}") from exc
+        if manifest.vector_store == "milvus":
+            check_milvus_shareable(self.settings)
         config = self.settings.embedder_config(manifest.model, manifest.pretrained)
         name = resolve_model_name(config.model)
         weights = resolve_weights(name, config.pretrained, cache_dir=config.cache_dir,
@@ -172,6 +176,15 @@ class Resources:
     def _not_ready(self) -> ApiError:
         detail = f" ({self.error})" if self.error else ""
         return ApiError("index_not_ready", f"The search index is still loading{detail}.", {"Retry-After": "5"})
+
+
+def check_milvus_shareable(settings: Settings) -> None:
+    """:raise VectorStoreError: for an embedded milvus-lite file that several workers would each try to open."""
+    uri = settings.vector_stores().get("milvus").uri
+    if is_local_file(uri) and settings.worker_count() > 1:
+        raise VectorStoreError(f"The index lives in the milvus-lite file {uri}, which one process at a time can "
+                               f"open, but {settings.worker_count()} workers would: run `shoplens milvus-lite` and "
+                               "set SHOPLENS_MILVUS_URI=http://127.0.0.1:19530, or serve with --workers 1.")
 
 
 def init_app(app: Flask, resources: Resources) -> None:

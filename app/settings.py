@@ -41,7 +41,25 @@ class Settings:
     batch_size: int = _setting(0, "Images per forward pass; 0 picks one for the device.")
     cache_dir: str = _setting("", "Where model weights are cached (empty: the Hugging Face default, HF_HOME).")
     allow_download: bool = _setting(False, "Let model loading download missing weights (off: fail fast).")
-    index_factory: str = _setting("", "FAISS index factory string; empty chooses exact or HNSW by catalog size.")
+    index_factory: str = _setting("", "FAISS index factory string; empty chooses exact, HNSW or IVF-PQ by catalog size.")
+    compressed_from: int = _setting(1_000_000, "Catalog size from which FAISS versions are compressed (IVF-PQ, "
+                                               "re-ranked exactly, memory-mapped).")
+    recall_target: float = _setting(0.95, "recall@10 that IVF-PQ's nprobe is tuned to reach when the index is built.")
+    vector_store: str = _setting("faiss", "Where new index versions keep their vectors: faiss (files in the index "
+                                          "folder) or milvus.")
+    milvus_uri: str = _setting("", "Milvus for --vector-store milvus: a milvus-lite .db file (one process at a time) "
+                                   "or http://host:19530 (`shoplens milvus-lite`, Milvus standalone or a cluster); "
+                                   "empty: milvus.db in the index folder.")
+    milvus_token: str = _setting("", "Milvus credentials: user:password or an API key.", secret=True)
+    milvus_prefix: str = _setting("shoplens", "Milvus collection names are <prefix>_<version>; one prefix per index "
+                                              "folder.")
+    engine: str = _setting("local", "Indexing engine: local (this process) or ray (a Ray Data job; needs "
+                                    "shoplens[ray]).")
+    ray_address: str = _setting("", "Ray cluster for --engine ray: auto (inside `ray job submit`), ray://host:10001, "
+                                    "or empty for a Ray instance on this machine.")
+    num_gpus_per_worker: float = _setting(0.0, "GPUs per Ray embedding actor: 1 for one actor per GPU, 0 for CPU "
+                                               "actors.")
+    ray_workers: int = _setting(0, "Ray embedding actors; 0: one per GPU of the cluster with GPU actors, else 2.")
     allow_outside_images: bool = _setting(False, "Let catalog image paths point outside the catalog's folder.")
     catalog_format: str = _setting("", "csv, jsonl, folder, gmc (Merchant Center TSV/XML) or shopify; empty detects it.",
                                    "--format")
@@ -69,6 +87,11 @@ class Settings:
     max_looks: int = _setting(8, "Most makeup layers in one try-on request.")
     max_faces: int = _setting(8, "Most faces made up in one photo.")
     log_level: str = _setting("INFO", "Python log level.")
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("vector_store", ("faiss", "milvus")), ("engine", ("local", "ray"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -99,10 +122,27 @@ class Settings:
         """The indexing run these settings describe (the CLI and the console's re-index share it)."""
         from indexer.runner import IndexJob
 
-        return IndexJob(catalog=self.catalog, out_dir=Path(self.index_dir), index_factory=self.index_factory,
+        return IndexJob(catalog=self.catalog, out_dir=Path(self.index_dir), vectors=self.vector_store_config(),
                         allow_outside_images=self.allow_outside_images, limits=self.image_limits(),
                         show_progress=show_progress, catalog_format=self.catalog_format,
-                        allow_hosts=tuple(h.strip() for h in self.allow_hosts.split(",") if h.strip()))
+                        allow_hosts=tuple(h.strip() for h in self.allow_hosts.split(",") if h.strip()),
+                        engine=self.engine, ray_address=self.ray_address,
+                        num_gpus_per_worker=self.num_gpus_per_worker, ray_workers=self.ray_workers)
+
+    def vector_store_config(self):
+        """:raise ValueError: for an unknown vector store."""
+        from indexer.vector_store import VectorStoreConfig
+
+        return VectorStoreConfig(kind=self.vector_store, index_factory=self.index_factory,
+                                 compressed_from=self.compressed_from, recall_target=self.recall_target,
+                                 milvus_uri=self.milvus_uri, milvus_token=self.milvus_token,
+                                 milvus_prefix=self.milvus_prefix)
+
+    def vector_stores(self):
+        """Backends for this process: the server opens each version with the one its manifest names."""
+        from indexer.vector_store import VectorStores
+
+        return VectorStores(self.vector_store_config(), Path(self.index_dir))
 
     def worker_count(self) -> int:
         return self.workers or max(1, (os.cpu_count() or 2) // 2)

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import time
@@ -18,17 +19,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
-import faiss
 import numpy as np
 
 from indexer.catalog import Product, SkippedRow
+from indexer.vector_store import VectorStores
+
+log = logging.getLogger(__name__)
 
 CURRENT = "current"
 KEEP_VERSIONS = 3
-EXACT_LIMIT = 50_000            # below this many products exact search is fast enough (see BENCHMARKS)
-ANN_FACTORY = "HNSW32,Flat"
-ANN_EF_CONSTRUCTION = 100       # 40 (FAISS's default) lost 6 points of recall@10 in bench/search.py
-ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (docs/BENCHMARKS.md)
 MANIFEST_VERSION = 1
 
 
@@ -52,6 +51,11 @@ class Manifest:
     created: str
     skipped: dict[str, int] = field(default_factory=dict)
     ef_search: int = 0
+    vector_store: str = "faiss"     # the backend holding the vectors (indexer.vector_store)
+    nprobe: int = 0                 # IVF lists searched per query, tuned at build time
+    rerank_depth: int = 0           # compressed candidates re-scored exactly per query
+    tuned_recall: float = 0.0       # recall@10 the tuning measured with that nprobe
+    collection: str = ""            # Milvus collection holding this version's vectors
     format: int = MANIFEST_VERSION
 
     @classmethod
@@ -63,26 +67,6 @@ class Manifest:
 def stable_id(product_id: str) -> int:
     """A 63-bit FAISS id derived from the product id, identical in every version."""
     return int.from_bytes(hashlib.blake2b(product_id.encode(), digest_size=8).digest(), "big") >> 1
-
-
-def choose_factory(count: int, override: str = "") -> str:
-    if override:
-        return override
-    return "Flat" if count < EXACT_LIMIT else ANN_FACTORY
-
-
-def build_faiss_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Index:
-    """An inner-product index over unit vectors, addressed by ``ids`` through an ID map."""
-    base = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
-    if isinstance(base, faiss.IndexHNSW):
-        base.hnsw.efConstruction = ANN_EF_CONSTRUCTION
-        base.hnsw.efSearch = ANN_EF_SEARCH
-    if not base.is_trained:
-        sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:max(256 * 40, 100_000)]]
-        base.train(sample)
-    index = faiss.IndexIDMap2(base)
-    index.add_with_ids(np.ascontiguousarray(vectors, np.float32), ids.astype(np.int64))
-    return index
 
 
 @contextlib.contextmanager
@@ -101,8 +85,10 @@ def exclusive(out_dir: Path) -> Iterator[None]:
 
 
 def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarray, manifest: Manifest,
-                  skipped: Sequence[SkippedRow], factory: str) -> Path:
+                  skipped: Sequence[SkippedRow], stores: VectorStores | None = None) -> Path:
     """Write a full version folder next to the live one and switch ``current`` to it.
+
+    The vectors go to ``stores.writer`` (FAISS files by default); the manifest, written last, says where.
 
     :raise ValueError: for an empty product list or vectors that do not match the products.
     """
@@ -117,9 +103,8 @@ def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarra
     manifest.version = _new_version_name(out_dir)
     staging = out_dir / f".tmp-{manifest.version}"
     staging.mkdir(parents=True)
-    index = build_faiss_index(vectors, ids, factory)
-    faiss.write_index(index, str(staging / "index.faiss"))
-    np.save(staging / "vectors.npy", np.ascontiguousarray(vectors, np.float32))
+    stores = stores or VectorStores(index_dir=out_dir)
+    stores.writer.write(staging, manifest, products, ids, vectors)
     _write_lines(staging / "products.jsonl",
                  (dict(product.to_record(), faiss_id=int(faiss_id)) for product, faiss_id in zip(products, ids)))
     _write_lines(staging / "skipped.jsonl", (asdict(row) for row in skipped))
@@ -130,7 +115,7 @@ def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarra
     os.rename(staging, final)
     _fsync_dir(out_dir)
     switch_current(out_dir, manifest.version)
-    prune_versions(out_dir)
+    prune_versions(out_dir, stores=stores)
     return final
 
 
@@ -158,12 +143,18 @@ def list_versions(out_dir: Path) -> list[str]:
                   if path.is_dir() and path.name.startswith("v") and (path / "manifest.json").is_file())
 
 
-def prune_versions(out_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
-    """Delete all but the newest ``keep`` versions; the live one is always kept."""
+def prune_versions(out_dir: Path, keep: int = KEEP_VERSIONS, stores: VectorStores | None = None) -> list[str]:
+    """Delete all but the newest ``keep`` versions (and their Milvus collections); the live one is kept."""
     live = read_current(out_dir)
     versions = list_versions(out_dir)
     doomed = [name for name in versions[:-keep] if name != live] if len(versions) > keep else []
+    stores = stores or VectorStores(index_dir=out_dir)
     for name in doomed:
+        try:
+            manifest = Manifest.read(out_dir / name / "manifest.json")
+            stores.get(manifest.vector_store).discard(manifest)
+        except Exception as exc:  # a collection left behind costs space, not correctness
+            log.warning("Could not free the vectors of pruned version %s: %s", name, exc)
         shutil.rmtree(out_dir / name, ignore_errors=True)
     return doomed
 

@@ -52,7 +52,7 @@ def embed_products(products: Sequence[Product], embedder: Embedder, cache: Embed
     """Embed every product image not already in ``cache``; unreadable images become skipped rows."""
     digests, skipped = _hash_images(products, workers, show_progress)
     known = cache.get_many(digests.values())
-    todo = _unique_misses(products, digests, known)
+    todo = unique_misses(products, digests, known)
     fresh: dict[str, np.ndarray] = {}
     started = time.perf_counter()
     done = 0  # counted here: a disabled tqdm bar (background jobs) does not count
@@ -70,10 +70,10 @@ def embed_products(products: Sequence[Product], embedder: Embedder, cache: Embed
             if on_progress:
                 on_progress(done, len(todo), len(skipped))
     elapsed = time.perf_counter() - started
-    return _assemble(products, digests, known, fresh, skipped, dim=embedder.dim, embed_seconds=elapsed)
+    return assemble_outcome(products, digests, known, fresh, skipped, dim=embedder.dim, embed_seconds=elapsed)
 
 
-def _unique_misses(products: Sequence[Product], digests: dict[str, str], known: dict[str, np.ndarray]
+def unique_misses(products: Sequence[Product], digests: dict[str, str], known: dict[str, np.ndarray]
                    ) -> list[Product]:
     """Products whose image bytes the cache lacks, one per distinct image."""
     seen: set[str] = set()
@@ -145,7 +145,7 @@ def _prepared_batches(todo: Sequence[Product], digests: dict[str, str], embedder
             yield batch
 
 
-def _assemble(products: Sequence[Product], digests: dict[str, str], known: dict[str, np.ndarray],
+def assemble_outcome(products: Sequence[Product], digests: dict[str, str], known: dict[str, np.ndarray],
               fresh: dict[str, np.ndarray], skipped: list[SkippedRow], *, dim: int,
               embed_seconds: float) -> EmbedOutcome:
     kept: list[Product] = []

@@ -10,15 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from indexer.build import Manifest, choose_factory, exclusive, now_iso, write_version
+from indexer.build import Manifest, exclusive, now_iso, write_version
 from indexer.cache import EmbeddingCache
 from indexer.catalog import CatalogError, SkippedRow, read_catalog
-from indexer.embed import ProgressCallback, embed_products
+from indexer.embed import EmbedOutcome, ProgressCallback, embed_products
 from indexer.fetch import FetchConfig, FetchError, Fetcher
+from indexer.vector_store import VectorStoreConfig, VectorStores
 from vision.embedder import Embedder
 from vision.images import ImageLimits
 
 log = logging.getLogger(__name__)
+
+
+ENGINES = ("local", "ray")
 
 
 class NothingToIndex(RuntimeError):
@@ -29,7 +33,7 @@ class NothingToIndex(RuntimeError):
 class IndexJob:
     catalog: Path | str          # a local path, or an http(s) URL of a feed
     out_dir: Path
-    index_factory: str = ""
+    vectors: VectorStoreConfig = VectorStoreConfig()
     allow_outside_images: bool = False
     limits: ImageLimits = ImageLimits()
     workers: int = 2
@@ -38,6 +42,14 @@ class IndexJob:
     allow_hosts: tuple[str, ...] = ()
     download_timeout: float = 20.0
     download_backoff: float = 0.5
+    engine: str = "local"        # local (threads + this process's model) or ray (indexer.ray_engine)
+    ray_address: str = ""        # empty: a local Ray instance; "auto" or ray://host:10001 for a cluster
+    num_gpus_per_worker: float = 0.0
+    ray_workers: int = 0         # embedding actors; 0: one per GPU (GPU workers) or 2 (CPU workers)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"Unknown indexing engine {self.engine!r}; expected one of {', '.join(ENGINES)}.")
 
 
 @dataclass
@@ -52,6 +64,7 @@ class IndexReport:
     skipped: list[SkippedRow] = field(default_factory=list)
     downloaded: int = 0
     not_modified: int = 0
+    vector_store: str = "faiss"
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
@@ -63,7 +76,8 @@ class IndexReport:
 
     def summary(self) -> str:
         lines = [
-            f"Index version {self.version} is live: {self.products} products ({self.index_type}).",
+            f"Index version {self.version} is live: {self.products} products ({self.index_type}"
+            f"{' in Milvus' if self.vector_store == 'milvus' else ''}).",
             f"  embedded {self.embedded} images, reused {self.reused} from the cache"
             + (f", {self.images_per_second:.1f} images/s" if self.embedded else ""),
             *([f"  downloaded {self.downloaded} images, {self.not_modified} unchanged since the last run"]
@@ -93,28 +107,41 @@ def run_index(job: IndexJob, embedder: Embedder, on_progress: ProgressCallback |
         catalog.skipped += fetch_skipped
         log.info("Read %d products from %s (%d rows skipped)", len(catalog.products), job.catalog,
                  len(catalog.skipped))
-        cache = EmbeddingCache(job.out_dir / "cache", embedder.model_id, embedder.dim)
-        try:
-            outcome = embed_products(catalog.products, embedder, cache, limits=job.limits, workers=job.workers,
-                                     show_progress=job.show_progress, on_progress=on_progress)
-        finally:
-            cache.close()
+        outcome = _embed(job, catalog.products, embedder, on_progress)
         skipped = sorted(catalog.skipped + outcome.skipped, key=lambda row: row.line)
         if not outcome.products:
             raise NothingToIndex(f"No valid product in {job.catalog} ({len(skipped)} rows skipped); "
                                  "the live index is unchanged.")
-        factory = choose_factory(len(outcome.products), job.index_factory)
         manifest = Manifest(
             version="", model_id=embedder.model_id, model=embedder.model_source,
             pretrained=embedder.weights_source, dim=embedder.dim, count=len(outcome.products),
-            index_type=factory, catalog=str(job.catalog), catalog_checksum=catalog.checksum, created=now_iso(),
+            index_type="", catalog=str(job.catalog), catalog_checksum=catalog.checksum, created=now_iso(),
             skipped=dict(Counter(row.reason for row in skipped)),
         )
-        path = write_version(job.out_dir, outcome.products, outcome.vectors, manifest, skipped, factory)
+        stores = VectorStores(job.vectors, job.out_dir)
+        try:
+            path = write_version(job.out_dir, outcome.products, outcome.vectors, manifest, skipped, stores)
+        finally:
+            stores.close()
     return IndexReport(version=path.name, products=len(outcome.products), embedded=outcome.embedded,
-                       reused=outcome.reused, index_type=factory, seconds=time.perf_counter() - started,
+                       reused=outcome.reused, index_type=manifest.index_type, vector_store=manifest.vector_store,
+                       seconds=time.perf_counter() - started,
                        embed_seconds=outcome.embed_seconds, skipped=skipped,
                        downloaded=fetcher.stats.downloaded, not_modified=fetcher.stats.not_modified)
+
+
+def _embed(job: IndexJob, products, embedder: Embedder, on_progress: ProgressCallback | None) -> EmbedOutcome:
+    """Vectors for ``products`` from the chosen engine; both read and fill the same embedding cache."""
+    cache = EmbeddingCache(job.out_dir / "cache", embedder.model_id, embedder.dim)
+    try:
+        if job.engine == "ray":
+            from indexer.ray_engine import embed_products_on_ray
+
+            return embed_products_on_ray(products, embedder, cache, job, on_progress=on_progress)
+        return embed_products(products, embedder, cache, limits=job.limits, workers=job.workers,
+                              show_progress=job.show_progress, on_progress=on_progress)
+    finally:
+        cache.close()
 
 
 def local_catalog(job: IndexJob, fetcher: Fetcher) -> Path:

@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import io
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -105,6 +110,45 @@ def shop_index(tmp_path_factory, embedder) -> Path:
     root = tmp_path_factory.mktemp("shop")
     catalog = write_catalog(root / "catalog", 24)
     run_index(IndexJob(catalog=catalog, out_dir=root / "index", show_progress=False), embedder)
+    return root / "index"
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory) -> Iterator[str]:
+    """A milvus-lite server started the way README tells a single box to: `shoplens milvus-lite`."""
+    from tests.browser import free_port
+
+    folder = tmp_path_factory.mktemp("milvus")
+    port = free_port()
+    log = open(folder / "milvus-lite.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "milvus-lite", "--db", str(folder / "shop.db"),
+                                "--host", "127.0.0.1", "--milvus-port", str(port)], stdout=log, stderr=log)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"milvus-lite did not start: {(folder / 'milvus-lite.log').read_text()}")
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(30)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def milvus_shop_index(tmp_path_factory, embedder, milvus_uri) -> Path:
+    """The same 24-product catalog as ``shop_index``, its vectors in Milvus."""
+    from indexer.runner import IndexJob, run_index
+    from indexer.vector_store import VectorStoreConfig
+
+    root = tmp_path_factory.mktemp("shop-milvus")
+    catalog = write_catalog(root / "catalog", 24)
+    run_index(IndexJob(catalog=catalog, out_dir=root / "index", show_progress=False,
+                       vectors=VectorStoreConfig(kind="milvus", milvus_uri=milvus_uri)), embedder)
     return root / "index"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 
@@ -10,6 +11,17 @@ import pytest
 from app import create_app
 from app.errors import STATUS
 from tests.conftest import encode, gradient_image, make_settings, product_image
+
+
+@pytest.fixture(scope="module", params=["faiss", "milvus"])
+def shop_index(request, shop_index):
+    """conftest's FAISS index, then the same catalog in Milvus: every test here runs on both backends."""
+    return shop_index if request.param == "faiss" else request.getfixturevalue("milvus_shop_index")
+
+
+@pytest.fixture(scope="module")
+def app(shop_index, milvus_uri):
+    return create_app(make_settings(shop_index, milvus_uri=milvus_uri), background_load=False)
 
 
 def upload(image_bytes: bytes, name: str = "photo.jpg", **fields):
@@ -139,6 +151,7 @@ def test_catalog_thumbnails_are_cached_with_etags(client):
     ("delete", "/api/v1/search", {}, 405, "method_not_allowed"),
 ])
 def test_error_codes(client, method, url, kwargs, status, code):
+    kwargs = copy.deepcopy(kwargs)  # the client consumes the upload streams; each backend needs its own
     assert_error(getattr(client, method)(url, **kwargs), status, code)
     assert client.get("/api/v1/search?q=still%20alive&k=1").status_code == 200
 
@@ -147,8 +160,9 @@ def test_unicode_query(client):
     assert client.get("/api/v1/search", query_string={"q": "робe 👗 rouge à lèvres", "k": 2}).status_code == 200
 
 
-def test_body_over_the_limit_is_413(shop_index):
-    small = create_app(make_settings(shop_index, max_upload_bytes=10_000), background_load=False)
+def test_body_over_the_limit_is_413(shop_index, milvus_uri):
+    small = create_app(make_settings(shop_index, max_upload_bytes=10_000, milvus_uri=milvus_uri),
+                       background_load=False)
     response = small.test_client().post("/api/v1/search", data=upload(b"\xff" * 200_000))
     assert_error(response, 413, "payload_too_large")
 

@@ -18,6 +18,7 @@ from indexer.build import IndexBusy, exclusive, list_versions, read_current
 from indexer.catalog import CatalogError
 from indexer.runner import IndexJob, NothingToIndex, run_index
 from indexer.store import IndexStore
+from indexer.vector_store import VectorStoreConfig
 from tests.conftest import product_image, write_catalog
 from vision.images import load_image
 
@@ -104,10 +105,10 @@ def test_a_second_indexer_on_the_same_folder_is_refused(tmp_path, embedder):
 
 def test_ann_index_factory_override(tmp_path, embedder):
     report = run_index(job(write_catalog(tmp_path / "shop", 30), tmp_path / "index",
-                           index_factory="HNSW16,Flat"), embedder)
+                           vectors=VectorStoreConfig(index_factory="HNSW16,Flat")), embedder)
     assert report.index_type == "HNSW16,Flat"
     store = IndexStore.open(tmp_path / "index")
-    assert not store.live.exact and len(store.search(store.live.vectors[0], k=5)) == 5
+    assert not store.live.vectors.exact and len(store.search(store.live.vectors.vector(0), k=5)) == 5
 
 
 CRASHING_RUN = """

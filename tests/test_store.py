@@ -11,6 +11,7 @@ import pytest
 from indexer.build import Manifest, now_iso, read_current, write_version
 from indexer.catalog import Product, ProductType
 from indexer.store import CorruptIndex, IndexNotFound, IndexStore, SearchFilters, UnknownProduct
+from indexer.vector_store import VectorStoreConfig, VectorStores
 
 DIM = 32
 
@@ -31,12 +32,15 @@ def synthetic_products(count: int) -> list[Product]:
             for i in range(count)]
 
 
-def write_synthetic(root: Path, vectors: np.ndarray, factory: str = "Flat") -> str:
+def write_synthetic(root: Path, vectors: np.ndarray, factory: str = "Flat", stores: VectorStores | None = None,
+                    **config) -> str:
+    """A version of ``vectors``; FAISS with ``factory`` unless ``stores`` says otherwise."""
     products = synthetic_products(len(vectors))
+    stores = stores or VectorStores(VectorStoreConfig(index_factory=factory, **config), root)
     manifest = Manifest(version="", model_id="synthetic@0", model="synthetic", pretrained="none", dim=vectors.shape[1],
                         count=len(products), index_type=factory, catalog="synthetic", catalog_checksum="0",
                         created=now_iso())
-    return write_version(root, products, vectors, manifest, [], factory).name
+    return write_version(root, products, vectors, manifest, [], stores).name
 
 
 def brute_force(vectors: np.ndarray, query: np.ndarray, k: int, allowed: np.ndarray) -> list[str]:
@@ -117,7 +121,7 @@ def ann_store(tmp_path_factory):
 
 def test_ann_recall_at_10_against_exact(ann_store):
     store, vectors = ann_store
-    assert not store.live.exact
+    assert not store.live.vectors.exact
     rng = np.random.default_rng(7)
     queries = vectors[rng.integers(0, len(vectors), 200)] + 0.3 * rng.normal(size=(200, DIM)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)

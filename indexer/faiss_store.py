@@ -1,0 +1,223 @@
+"""FAISS files: exact search for small catalogs, HNSW for large ones, IVF-PQ for huge ones.
+
+Every index is read memory-mapped, so the gunicorn workers of one box share a single copy through
+the page cache. IVF-PQ keeps 64 bytes per vector in its lists (vs 2 KB as float32); its approximate
+scores only pick candidates, which are then re-ranked exactly from the memory-mapped ``vectors.npy``,
+and ``nprobe`` is chosen at build time as the smallest reaching the recall target (docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import faiss
+import numpy as np
+from tqdm import tqdm
+
+from indexer.catalog import Product
+from indexer.filters import FilterColumns, SearchFilters
+from indexer.vector_store import CorruptIndex, VectorStoreConfig
+
+if TYPE_CHECKING:
+    from indexer.build import Manifest
+
+log = logging.getLogger(__name__)
+EXACT_LIMIT = 50_000            # below this many products exact search is fast enough (see BENCHMARKS)
+ANN_FACTORY = "HNSW32,Flat"
+ANN_EF_CONSTRUCTION = 100       # 40 (FAISS's default) lost 6 points of recall@10 in bench/search.py
+ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (docs/BENCHMARKS.md)
+SUBSET_EXACT_LIMIT = 50_000     # a filtered subset this small is scanned exactly (a few ms)
+TRAIN_SAMPLE_MAX = 256_000      # k-means on more points barely moves the centroids and costs minutes
+RERANK_DEPTH = 100              # compressed candidates re-scored exactly per query (at least 4 x k)
+TUNING_QUERIES = 200
+ADD_CHUNK = 100_000
+
+
+def choose_factory(count: int, config: VectorStoreConfig = VectorStoreConfig(), dim: int = 512) -> str:
+    if config.index_factory:
+        return config.index_factory
+    if count >= config.compressed_from:
+        return compressed_factory(count, dim)
+    return "Flat" if count < EXACT_LIMIT else ANN_FACTORY
+
+
+def compressed_factory(count: int, dim: int) -> str:
+    """IVF with about 4 sqrt(n) lists (a power of two) found through an HNSW quantizer, PQ codes of 64 bytes.
+
+    OPQ would gain a little recall but its training took minutes on a 200k sample here; the exact
+    re-ranking recovers more for less.
+    """
+    lists = 2 ** max(4, round(math.log2(4 * math.sqrt(count))))
+    return f"IVF{lists}_HNSW32,PQ{pq_subquantizers(dim)}"
+
+
+def pq_subquantizers(dim: int) -> int:
+    """One byte per subquantizer, 64 at most, each over at least 4 dimensions (8 for CLIP's 512)."""
+    return max(m for m in range(1, 65) if dim % m == 0 and dim // m >= min(4, dim))
+
+
+def is_compressed(factory: str) -> bool:
+    return "IVF" in factory and "PQ" in factory
+
+
+class FaissVectors:
+    """Search one version's FAISS index with filters, exact re-ranking and exact fallbacks."""
+
+    def __init__(self, index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, *, exact: bool,
+                 columns: FilterColumns | None = None, nprobe: int = 0, rerank_depth: int = 0):
+        self.index, self.vectors, self.exact = index, vectors, exact
+        self.columns = columns
+        self.nprobe, self.rerank_depth = nprobe, rerank_depth
+        self._ids = ids
+        order = np.argsort(ids)
+        self._sorted_ids, self._sorted_rows = ids[order], order
+        self._base = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
+        self._ivf = faiss.try_extract_index_ivf(self._base)
+
+    def search(self, query: np.ndarray, k: int, filters: SearchFilters = SearchFilters(),
+               exclude_row: int | None = None) -> list[tuple[int, float]]:
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
+        mask = self.columns.mask(filters, exclude_row) if self.columns is not None else None
+        if mask is None:
+            return self._scan(query, k, None) if self.exact else self._ann(query, k, None)
+        allowed = np.flatnonzero(mask)
+        if self.exact or len(allowed) <= SUBSET_EXACT_LIMIT:
+            return self._scan(query, k, allowed)
+        hits = self._ann(query, k, allowed)
+        return hits if len(hits) >= min(k, len(allowed)) else self._scan(query, k, allowed)
+
+    def vector(self, row: int) -> np.ndarray:
+        return np.asarray(self.vectors[row])
+
+    def _scan(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
+        """Exact search by matrix product over all rows, or over ``rows`` only."""
+        candidates = np.arange(len(self.vectors)) if rows is None else rows
+        if len(candidates) == 0 or k <= 0:
+            return []
+        scores = np.asarray(self.vectors[candidates] if rows is not None else self.vectors) @ query[0]
+        take = min(k, len(candidates))
+        best = np.argpartition(-scores, take - 1)[:take]
+        best = best[np.lexsort((candidates[best], -scores[best]))]
+        return [(int(candidates[i]), float(scores[i])) for i in best]
+
+    def _ann(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
+        selector = faiss.IDSelectorBatch(self._ids[rows]) if rows is not None else None
+        depth = max(self.rerank_depth, 4 * k) if self._ivf is not None and self.rerank_depth else k
+        scores, ids = self.index.search(query, depth, params=self._params(selector, k))
+        found = ids[0] >= 0
+        found_rows = self._sorted_rows[np.searchsorted(self._sorted_ids, ids[0][found])]
+        if depth > k:  # approximate candidates: re-score them exactly, in file order for the page cache
+            return self._scan(query, k, np.sort(found_rows))
+        return [(int(row), float(score)) for row, score in zip(found_rows, scores[0][found])]
+
+    def _params(self, selector, k: int):
+        if self._ivf is not None:
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe or self._ivf.nprobe)
+        if isinstance(self._base, faiss.IndexHNSW):
+            return faiss.SearchParametersHNSW(sel=selector, efSearch=max(self._base.hnsw.efSearch, k))
+        return faiss.SearchParameters(sel=selector) if selector is not None else None
+
+
+class FaissFiles:
+    """Versions as ``index.faiss`` + ``vectors.npy`` in the version folder."""
+
+    kind = "faiss"
+
+    def __init__(self, config: VectorStoreConfig = VectorStoreConfig()):
+        self.config = config
+
+    def write(self, staging: Path, manifest: "Manifest", products: Sequence[Product], ids: np.ndarray,
+              vectors: np.ndarray) -> None:
+        vectors = np.ascontiguousarray(vectors, np.float32)
+        factory = choose_factory(len(vectors), self.config, vectors.shape[1])
+        index = build_index(vectors, ids, factory)
+        manifest.index_type, manifest.vector_store = factory, self.kind
+        if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW):
+            manifest.ef_search = ANN_EF_SEARCH
+        if faiss.try_extract_index_ivf(index.index) is not None:
+            manifest.rerank_depth = RERANK_DEPTH if is_compressed(factory) else 0
+            manifest.nprobe, manifest.tuned_recall = tune_nprobe(index, vectors, ids, manifest.rerank_depth,
+                                                                 self.config.recall_target)
+        faiss.write_index(index, str(staging / "index.faiss"))
+        np.save(staging / "vectors.npy", vectors)
+
+    def open(self, folder: Path, manifest: "Manifest", products: Sequence[Product], ids: np.ndarray) -> FaissVectors:
+        try:
+            index = faiss.read_index(str(folder / "index.faiss"), read_flags(manifest.index_type))
+            vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CorruptIndex(f"Index version {folder.name} cannot be loaded: {exc}") from exc
+        count, dim = manifest.count, manifest.dim
+        problems = []
+        if vectors.shape != (count, dim):
+            problems.append(f"vectors are {vectors.shape}, expected {(count, dim)}")
+        if index.ntotal != count or index.d != dim:
+            problems.append(f"FAISS index holds {index.ntotal} x {index.d}, expected {count} x {dim}")
+        if problems:
+            raise CorruptIndex(f"Index version {folder.name} is inconsistent: {'; '.join(problems)}.")
+        return FaissVectors(index, vectors, ids, exact=manifest.index_type == "Flat",
+                            columns=FilterColumns(products), nprobe=manifest.nprobe,
+                            rerank_depth=manifest.rerank_depth)
+
+    def discard(self, manifest: "Manifest") -> None:
+        """Nothing outside the version folder, which the pruner deletes."""
+
+
+def read_flags(factory: str) -> int:
+    """Memory-map the file: IVF lists through FAISS's on-disk lists, flat codes through IFC mapping."""
+    mapping = faiss.IO_FLAG_MMAP if "IVF" in factory else faiss.IO_FLAG_MMAP_IFC
+    return mapping | faiss.IO_FLAG_READ_ONLY
+
+
+def build_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Index:
+    """An inner-product index over unit vectors, addressed by ``ids`` through an ID map."""
+    base = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    if isinstance(base, faiss.IndexHNSW):
+        base.hnsw.efConstruction = ANN_EF_CONSTRUCTION
+        base.hnsw.efSearch = ANN_EF_SEARCH
+    if not base.is_trained:
+        ivf = faiss.try_extract_index_ivf(base)
+        wanted = max(256 * 40, 40 * ivf.nlist if ivf is not None else 0, 100_000)
+        sample = np.random.default_rng(0).permutation(len(vectors))[:min(wanted, TRAIN_SAMPLE_MAX)]
+        tick = time.perf_counter()
+        base.train(vectors[np.sort(sample)])
+        log.info("Trained %s on %d vectors in %.1f s", factory, len(sample), time.perf_counter() - tick)
+    index = faiss.IndexIDMap2(base)
+    ids = ids.astype(np.int64)
+    with tqdm(total=len(vectors), unit="vec", desc="Building index", disable=None, leave=False) as bar:
+        for start in range(0, len(vectors), ADD_CHUNK):
+            stop = min(start + ADD_CHUNK, len(vectors))
+            index.add_with_ids(vectors[start:stop], ids[start:stop])
+            bar.update(stop - start)
+    return index
+
+
+def tune_nprobe(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, rerank_depth: int,
+                target: float) -> tuple[int, float]:
+    """The smallest nprobe whose recall@10 on held-out-like queries reaches ``target``, and that recall.
+
+    Queries are catalog vectors moved by noise (a shopper's photo is never a catalog image); the
+    truth is exact search over every vector. Searches go through ``FaissVectors``, as served.
+    """
+    rng = np.random.default_rng(0)
+    count, dim = vectors.shape
+    queries = vectors[rng.integers(0, count, min(TUNING_QUERIES, count))]
+    queries = queries + rng.normal(scale=0.35 / math.sqrt(dim), size=queries.shape).astype(np.float32)
+    queries = np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True), np.float32)
+    k = min(10, count)
+    _, truth = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
+    ivf = faiss.extract_index_ivf(index.index)
+    nprobe, recall = 1, 0.0
+    while True:
+        searcher = FaissVectors(index, vectors, ids, exact=False, nprobe=nprobe, rerank_depth=rerank_depth)
+        found = [{row for row, _ in searcher.search(query, k)} for query in queries]
+        recall = float(np.mean([len(rows & set(expected)) / k for rows, expected in zip(found, truth)]))
+        if recall >= target or nprobe >= ivf.nlist:
+            break
+        nprobe = min(nprobe * 2, ivf.nlist)
+    log.info("nprobe %d reaches recall@10 %.3f (target %.2f)", nprobe, recall, target)
+    return nprobe, recall

@@ -1,0 +1,93 @@
+"""Compressed (IVF-PQ) versions: chosen by size, tuned to the recall target, memory-mapped, exact-k filters."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from indexer import faiss_store
+from indexer.faiss_store import choose_factory, compressed_factory, pq_subquantizers
+from indexer.store import IndexStore, SearchFilters
+from indexer.vector_store import VectorStoreConfig
+from tests.test_store import DIM, brute_force, clustered_vectors, write_synthetic
+
+COUNT = 20_000
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ivfpq")
+    vectors = clustered_vectors(COUNT, seed=4)
+    version = write_synthetic(root, vectors, factory="", compressed_from=10_000)
+    return IndexStore.open(root), vectors, root / version
+
+
+def test_size_picks_the_index_type():
+    config = VectorStoreConfig()
+    assert choose_factory(1_000, config) == "Flat"
+    assert choose_factory(200_000, config) == "HNSW32,Flat"
+    assert choose_factory(1_000_000, config) == "IVF4096_HNSW32,PQ64"
+    assert choose_factory(5_000_000, config) == "IVF8192_HNSW32,PQ64"
+    assert choose_factory(5_000, VectorStoreConfig(compressed_from=2_000), dim=DIM).startswith("IVF")
+    assert choose_factory(5_000_000, VectorStoreConfig(index_factory="Flat")) == "Flat"
+    assert pq_subquantizers(512) == 64 and pq_subquantizers(768) == 64 and pq_subquantizers(96) == 24 and pq_subquantizers(32) == 8
+    assert compressed_factory(COUNT, DIM) == "IVF512_HNSW32,PQ8"
+
+
+def test_manifest_records_the_tuned_nprobe(compressed):
+    _, _, folder = compressed
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["index_type"] == "IVF512_HNSW32,PQ8"
+    assert 1 <= manifest["nprobe"] <= 512 and manifest["rerank_depth"] == faiss_store.RERANK_DEPTH
+    assert manifest["tuned_recall"] >= 0.95
+
+
+def test_codes_are_smaller_than_the_vectors(compressed):
+    _, _, folder = compressed
+    assert (folder / "index.faiss").stat().st_size < 0.5 * (folder / "vectors.npy").stat().st_size
+
+
+def test_recall_at_10_on_fresh_queries(compressed):
+    store, vectors, _ = compressed
+    rng = np.random.default_rng(99)  # not the tuning queries
+    queries = vectors[rng.integers(0, COUNT, 200)] + 0.06 * rng.normal(size=(200, DIM)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    everyone = np.ones(COUNT, bool)
+    recalls = [len({h.product.id for h in store.search(q, 10)} & set(brute_force(vectors, q, 10, everyone))) / 10
+               for q in queries]
+    assert np.mean(recalls) >= 0.95
+
+
+def test_scores_are_exact_after_re_ranking(compressed):
+    store, vectors, _ = compressed
+    hits = store.search(vectors[11], 5)
+    rows = [int(hit.product.id[2:]) for hit in hits]
+    assert rows[0] == 11
+    np.testing.assert_allclose([hit.score for hit in hits], vectors[rows] @ vectors[11], rtol=1e-5)
+
+
+def test_index_file_is_memory_mapped_not_copied(compressed):
+    store, _, folder = compressed
+    with open("/proc/self/maps") as handle:
+        mapped = [line for line in handle if line.rstrip().endswith(str(folder / "index.faiss"))]
+    assert mapped, "index.faiss should be mapped into the process, shared through the page cache"
+
+
+@pytest.mark.parametrize("filters", [SearchFilters(min_price=1), SearchFilters(in_stock=True),
+                                     SearchFilters(category="shoes", brand="b3")])
+def test_filters_return_exactly_k_through_the_ivf_selector(compressed, filters, monkeypatch):
+    monkeypatch.setattr(faiss_store, "SUBSET_EXACT_LIMIT", 100)  # force the ANN path for these subsets
+    store, vectors, _ = compressed
+    hits = store.search(vectors[8], 25, filters)
+    assert len(hits) == 25
+    assert all(filters.category in (None, hit.product.category) and filters.brand in (None, hit.product.brand)
+               and filters.in_stock in (None, hit.product.in_stock)
+               and (filters.min_price is None or hit.product.price >= filters.min_price) for hit in hits)
+
+
+def test_similar_excludes_the_product_itself(compressed):
+    store, _, _ = compressed
+    similar = store.similar("id42", 10)
+    assert len(similar) == 10 and "id42" not in {hit.product.id for hit in similar}
