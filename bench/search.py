@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from common import clustered_unit_vectors, machine, percentile_ms  # noqa: E402
-from indexer.build import ANN_FACTORY, EXACT_LIMIT, Manifest, now_iso, write_version
+from indexer.build import Manifest, now_iso, write_version
 from indexer.catalog import Product
+from indexer.faiss_store import ANN_FACTORY
 from indexer.store import IndexStore
+from indexer.vector_store import EXACT_LIMIT, VectorStoreConfig, VectorStores
 
 
 def rss_mb() -> float:
@@ -34,13 +36,13 @@ def build(root: Path, vectors: np.ndarray, factory: str) -> tuple[IndexStore, fl
                         count=len(vectors), index_type=factory, catalog="bench", catalog_checksum="0",
                         created=now_iso())
     tick = time.perf_counter()
-    write_version(root, products, vectors, manifest, [], factory)
+    write_version(root, products, vectors, manifest, [], VectorStores(VectorStoreConfig(index_factory=factory), root))
     seconds = time.perf_counter() - tick
     del products
     gc.collect()
     before = rss_mb()
     store = IndexStore.open(root)
-    np.asarray(store.live.vectors).sum()  # page the vectors in, as a warm server has them
+    np.asarray(store.live.vectors.vectors).sum()  # page the vectors in, as a warm server has them
     return store, seconds, rss_mb() - before
 
 

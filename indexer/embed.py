@@ -86,12 +86,33 @@ def unique_misses(products: Sequence[Product], digests: dict[str, str], known: d
     return todo
 
 
+def image_digest(path: str) -> str:
+    """sha256 of the image file's bytes: the embedding cache key.  :raise OSError:"""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def unreadable_row(line: int, product_id: str, error: str) -> SkippedRow:
+    return SkippedRow(line, "image_unreadable", f"line {line}: {error}", product_id)
+
+
+def model_pixels(path: str, limits: ImageLimits, preprocess: Callable, max_side: int) -> torch.Tensor:
+    """The image at ``path`` checked, decoded and preprocessed for the model.  :raise ImageError, OSError:"""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return preprocess(load_image(data, limits, max_side=max_side))
+
+
+def bad_image_row(line: int, product_id: str, path: str, exc: Exception) -> SkippedRow:
+    return SkippedRow(line, getattr(exc, "code", "image_unreadable"), f"line {line}: image {path!r}: {exc}",
+                      product_id)
+
+
 def _hash_images(products: Sequence[Product], workers: int, show_progress: bool
                  ) -> tuple[dict[str, str], list[SkippedRow]]:
     def digest(product: Product) -> tuple[Product, str | None, str]:
         try:
-            with open(product.image, "rb") as handle:
-                return product, hashlib.file_digest(handle, "sha256").hexdigest(), ""
+            return product, image_digest(product.image), ""
         except OSError as exc:
             return product, None, str(exc)
 
@@ -102,8 +123,7 @@ def _hash_images(products: Sequence[Product], workers: int, show_progress: bool
         for product, value, error in tqdm(results, total=len(products), unit="img", desc="Hashing",
                                           disable=not show_progress, leave=False):
             if value is None:
-                skipped.append(SkippedRow(product.line, "image_unreadable", f"line {product.line}: {error}",
-                                          product.id))
+                skipped.append(unreadable_row(product.line, product.id, error))
             else:
                 digests[product.id] = value
     return digests, skipped
@@ -117,14 +137,10 @@ def _prepared_batches(todo: Sequence[Product], digests: dict[str, str], embedder
     def prepare(product: Product) -> _Prepared:
         digest = digests[product.id]
         try:
-            with open(product.image, "rb") as handle:
-                data = handle.read()
-            image = load_image(data, limits, max_side=embedder.image_size)
-            return _Prepared(product, digest, embedder.preprocess(image))
+            return _Prepared(product, digest, model_pixels(product.image, limits, embedder.preprocess,
+                                                           embedder.image_size))
         except (ImageError, OSError) as exc:
-            return _Prepared(product, digest, None,
-                             SkippedRow(product.line, getattr(exc, "code", "image_unreadable"),
-                                        f"line {product.line}: image {product.image!r}: {exc}", product.id))
+            return _Prepared(product, digest, None, bad_image_row(product.line, product.id, product.image, exc))
 
     pending: deque[Future[_Prepared]] = deque()
     upcoming = iter(todo)

@@ -22,13 +22,12 @@ from tqdm import tqdm
 
 from indexer.catalog import Product
 from indexer.filters import FilterColumns, SearchFilters
-from indexer.vector_store import CorruptIndex, VectorStoreConfig
+from indexer.vector_store import EXACT_LIMIT, CorruptIndex, VectorStoreConfig
 
 if TYPE_CHECKING:
     from indexer.build import Manifest
 
 log = logging.getLogger(__name__)
-EXACT_LIMIT = 50_000            # below this many products exact search is fast enough (see BENCHMARKS)
 ANN_FACTORY = "HNSW32,Flat"
 ANN_EF_CONSTRUCTION = 100       # 40 (FAISS's default) lost 6 points of recall@10 in bench/search.py
 ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (docs/BENCHMARKS.md)

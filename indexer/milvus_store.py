@@ -19,13 +19,12 @@ import numpy as np
 
 from indexer.catalog import Product
 from indexer.filters import SearchFilters
-from indexer.vector_store import CorruptIndex, VectorStoreConfig, VectorStoreError
+from indexer.vector_store import EXACT_LIMIT, CorruptIndex, VectorStoreConfig, VectorStoreError
 
 if TYPE_CHECKING:
     from indexer.build import Manifest
 
 log = logging.getLogger(__name__)
-EXACT_LIMIT = 50_000      # as for FAISS: exact (FLAT) below, HNSW above
 HNSW_PARAMS = {"M": 32, "efConstruction": 100}
 EF_SEARCH = 128
 INSERT_BATCH = 2_000

@@ -10,7 +10,6 @@ every node needs the model weights (README: Scaling out).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -20,9 +19,10 @@ from tqdm import tqdm
 
 from indexer.cache import EmbeddingCache
 from indexer.catalog import Product, SkippedRow
-from indexer.embed import EmbedOutcome, ProgressCallback, assemble_outcome, unique_misses
+from indexer.embed import (EmbedOutcome, ProgressCallback, assemble_outcome, bad_image_row, image_digest,
+                           model_pixels, unique_misses, unreadable_row)
 from vision.embedder import Embedder, EmbedderConfig
-from vision.images import ImageError, ImageLimits, load_image
+from vision.images import ImageError, ImageLimits
 
 if TYPE_CHECKING:
     from indexer.runner import IndexJob
@@ -116,7 +116,7 @@ def _hash_on_ray(data: Any, products: Sequence[Product], show_progress: bool
             for product_id, line, digest, error in zip(batch["product_id"], batch["line"], batch["digest"],
                                                        batch["error"]):
                 if error:
-                    skipped.append(SkippedRow(int(line), "image_unreadable", f"line {line}: {error}", str(product_id)))
+                    skipped.append(unreadable_row(int(line), str(product_id), str(error)))
                 else:
                     digests[str(product_id)] = str(digest)
             bar.update(len(batch["line"]))
@@ -127,9 +127,8 @@ def _hash_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     digests, errors = [], []
     for path in batch["image"]:
         try:
-            with open(path, "rb") as handle:
-                digests.append(hashlib.file_digest(handle, "sha256").hexdigest())
-                errors.append("")
+            digests.append(image_digest(path))
+            errors.append("")
         except OSError as exc:
             digests.append("")
             errors.append(str(exc))
@@ -176,21 +175,20 @@ class _Decoder:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         pixels, ok, codes, messages = [], [], [], []
         shape = None
-        for path, line in zip(batch["image"], batch["line"]):
+        for path, line, product_id in zip(batch["image"], batch["line"], batch["product_id"]):
             try:
-                with open(path, "rb") as handle:
-                    image = load_image(handle.read(), self.limits, max_side=self.image_size)
-                array = self.preprocess(image).numpy()
+                array = model_pixels(path, self.limits, self.preprocess, self.image_size).numpy()
                 shape = array.shape
                 pixels.append(array)
                 ok.append(True)
                 codes.append("")
                 messages.append("")
             except (ImageError, OSError) as exc:
+                row = bad_image_row(int(line), str(product_id), path, exc)
                 pixels.append(None)
                 ok.append(False)
-                codes.append(getattr(exc, "code", "image_unreadable"))
-                messages.append(f"line {line}: image {path!r}: {exc}")
+                codes.append(row.reason)
+                messages.append(row.message)
         shape = shape or (3, self.image_size, self.image_size)
         stacked = np.stack([array if array is not None else np.zeros(shape, np.float32) for array in pixels])
         return {**batch, "pixels": stacked, "ok": np.array(ok), "code": np.array(codes, dtype=object),

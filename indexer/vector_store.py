@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from indexer.build import Manifest
 
 KINDS = ("faiss", "milvus")
+EXACT_LIMIT = 50_000  # below this many products every backend searches exactly (docs/BENCHMARKS.md)
 
 
 class CorruptIndex(RuntimeError):
