@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -49,7 +50,9 @@ def embed_products_on_ray(products: Sequence[Product], embedder: Embedder, cache
     ray, data = _import_ray()
     started_ray = _connect(ray, job.ray_address)
     try:
-        context = data.DataContext.get_current()
+        with warnings.catch_warnings():  # Ray Data's own defaults trip its deprecation warnings
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context = data.DataContext.get_current()
         context.enable_progress_bars = False  # ours below counts what matters: images embedded
         digests, skipped = _hash_on_ray(data, products, job.show_progress)
         known = cache.get_many(digests.values())
