@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import faiss
 import numpy as np
 import pytest
 
 from indexer import faiss_store
 from indexer.faiss_store import choose_factory, compressed_factory, pq_subquantizers
-from indexer.store import IndexStore, SearchFilters
+from indexer.store import IndexStore, IndexVersion, SearchFilters
 from indexer.vector_store import VectorStoreConfig
 from tests.test_store import DIM, brute_force, clustered_vectors, write_synthetic
 
@@ -91,3 +92,11 @@ def test_similar_excludes_the_product_itself(compressed):
     store, _, _ = compressed
     similar = store.similar("id42", 10)
     assert len(similar) == 10 and "id42" not in {hit.product.id for hit in similar}
+
+
+def test_memory_mapped_lists_search_without_prefetch_threads(compressed):
+    _, _, folder = compressed
+    searcher = IndexVersion(folder).vectors
+    lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(searcher.index).invlists)
+    assert isinstance(lists, faiss.OnDiskInvertedLists)  # read memory-mapped...
+    assert lists.prefetch_nthread == 0  # ...without starting threads per query (0.04 ms -> 3 ms on 2 cores)
