@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -38,7 +39,7 @@ class RowError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a server holds millions of these, a __dict__ each doubled that
 class Product:
     """One sellable item; ``image`` is a checked absolute path, or an http(s) URL until it is fetched."""
 
@@ -67,6 +68,9 @@ class Product:
         known = {name: record.get(name) for name in cls.__dataclass_fields__ if name in record}
         known["product_type"] = ProductType(known["product_type"]) if known.get("product_type") else None
         known["finish"] = Finish(known["finish"]) if known.get("finish") else None
+        for name in ("category", "brand", "currency"):  # few distinct values over millions of products
+            if isinstance(known.get(name), str):
+                known[name] = sys.intern(known[name])
         return cls(**known)
 
 

@@ -32,9 +32,12 @@ ANN_FACTORY = "HNSW32,Flat"
 ANN_EF_CONSTRUCTION = 100       # 40 (FAISS's default) lost 6 points of recall@10 in bench/search.py
 ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (docs/BENCHMARKS.md)
 SUBSET_EXACT_LIMIT = 50_000     # a filtered subset this small is scanned exactly (a few ms)
-TRAIN_SAMPLE_MAX = 256_000      # k-means on more points barely moves the centroids and costs minutes
-RERANK_DEPTH = 100              # compressed candidates re-scored exactly per query (at least 4 x k)
+TRAIN_PER_CENTROID = 40         # FAISS's k-means warns below 39 points per IVF centroid
+TRAIN_SAMPLE_MIN = 100_000      # the PQ codebooks (256 centroids per sub-space) want at least this many
+RERANK_DEPTH = 100              # compressed candidates re-scored exactly per query (at least 4 x k)...
+RERANK_DEPTH_MAX = 1600         # ...raised by the tuner where PQ codes alone miss true neighbours
 TUNING_QUERIES = 200
+PLATEAU_GAIN = 0.002            # recall@10 a doubling of nprobe or re-rank depth must add to be worth it
 ADD_CHUNK = 100_000
 PREAD_MAX_ROWS = 2_000          # above this, reading rows through the memory map is faster
 
@@ -110,8 +113,8 @@ class FaissVectors:
         if len(candidates) == 0 or k <= 0:
             return []
         if rows is not None and len(rows) <= PREAD_MAX_ROWS:
-            # einsum's own loop, not BLAS: BLAS threads waiting for cores that FAISS's OpenMP threads
-            # still spin on after a search turned this 20 us product into 3 ms.
+            # einsum's own loop, not BLAS: for a few hundred rows waking BLAS threads costs more than the
+            # product, and in a server the other cores are busy with other requests.
             scores = np.einsum("ij,j->i", self._read_rows(rows), query[0])
         else:
             scores = np.asarray(self.vectors[rows] if rows is not None else self.vectors) @ query[0]
@@ -165,9 +168,8 @@ class FaissFiles:
         if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW):
             manifest.ef_search = ANN_EF_SEARCH
         if faiss.try_extract_index_ivf(index.index) is not None:
-            manifest.rerank_depth = RERANK_DEPTH if is_compressed(factory) else 0
-            manifest.nprobe, manifest.tuned_recall = tune_nprobe(index, vectors, ids, manifest.rerank_depth,
-                                                                 self.config.recall_target)
+            tuning = tune_search(index, vectors, ids, is_compressed(factory), self.config.recall_target)
+            manifest.nprobe, manifest.rerank_depth, manifest.tuned_recall = tuning
         faiss.write_index(index, str(staging / "index.faiss"))
         np.save(staging / "vectors.npy", vectors)
 
@@ -205,10 +207,15 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Ind
     if isinstance(base, faiss.IndexHNSW):
         base.hnsw.efConstruction = ANN_EF_CONSTRUCTION
         base.hnsw.efSearch = ANN_EF_SEARCH
+    ivf = faiss.try_extract_index_ivf(base)
+    if ivf is not None and isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexHNSW):
+        # Saved with the file. At FAISS's default 16, the lists probed at 5M vectors were only 69 % of the
+        # 64 nearest, and exhaustive probing still missed neighbours (docs/BENCHMARKS.md).
+        faiss.downcast_index(ivf.quantizer).hnsw.efSearch = ANN_EF_SEARCH
     if not base.is_trained:
-        ivf = faiss.try_extract_index_ivf(base)
-        wanted = max(256 * 40, 40 * ivf.nlist if ivf is not None else 0, 100_000)
-        sample = np.random.default_rng(0).permutation(len(vectors))[:min(wanted, TRAIN_SAMPLE_MAX)]
+        # A sample, not everything: k-means on more points barely moves the centroids and costs minutes.
+        wanted = max(TRAIN_PER_CENTROID * ivf.nlist if ivf is not None else 0, TRAIN_SAMPLE_MIN)
+        sample = np.random.default_rng(0).permutation(len(vectors))[:wanted]
         tick = time.perf_counter()
         base.train(vectors[np.sort(sample)])
         log.info("Trained %s on %d vectors in %.1f s", factory, len(sample), time.perf_counter() - tick)
@@ -222,12 +229,15 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Ind
     return index
 
 
-def tune_nprobe(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, rerank_depth: int,
-                target: float) -> tuple[int, float]:
-    """The smallest nprobe whose recall@10 on held-out-like queries reaches ``target``, and that recall.
+def tune_search(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, compressed: bool,
+                target: float) -> tuple[int, int, float]:
+    """The cheapest (nprobe, re-rank depth) found whose recall@10 reaches ``target``, and that recall.
 
-    Queries are catalog vectors moved by noise (a shopper's photo is never a catalog image); the
-    truth is exact search over every vector. Searches go through ``FaissVectors``, as served.
+    Greedy: each step doubles whichever of the two gains more recall. More lists help while the true
+    neighbours sit in unvisited lists; a deeper re-rank helps once PQ's coarse scores rank them below
+    the candidates kept (at 5M vectors no nprobe got past 0.90 with 100 candidates). Queries are
+    catalog vectors moved by noise (a shopper's photo is never a catalog image); the truth is exact
+    search over every vector. Searches go through ``FaissVectors``, as served.
     """
     rng = np.random.default_rng(0)
     count, dim = vectors.shape
@@ -236,14 +246,31 @@ def tune_nprobe(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, rerank
     queries = np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True), np.float32)
     k = min(10, count)
     _, truth = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
-    ivf = faiss.extract_index_ivf(index.index)
-    nprobe, recall = 1, 0.0
-    while True:
-        searcher = FaissVectors(index, vectors, ids, exact=False, nprobe=nprobe, rerank_depth=rerank_depth)
-        found = [{row for row, _ in searcher.search(query, k)} for query in queries]
-        recall = float(np.mean([len(rows & set(expected)) / k for rows, expected in zip(found, truth)]))
-        if recall >= target or nprobe >= ivf.nlist:
+    expected = [set(row) for row in truth.tolist()]
+
+    def recall_at(nprobe: int, depth: int) -> float:
+        searcher = FaissVectors(index, vectors, ids, exact=False, nprobe=nprobe, rerank_depth=depth)
+        return float(np.mean([len({row for row, _ in searcher.search(query, k)} & rows) / k
+                              for query, rows in zip(queries, expected)]))
+
+    nlist = faiss.extract_index_ivf(index.index).nlist
+    nprobe, depth = 1, RERANK_DEPTH if compressed else 0
+    recall = recall_at(nprobe, depth)
+    while recall < target:
+        steps = [(min(nprobe * 2, nlist), depth)] if nprobe < nlist else []
+        if compressed and depth < RERANK_DEPTH_MAX:
+            steps.append((nprobe, min(depth * 2, RERANK_DEPTH_MAX)))
+        if not steps:
             break
-        nprobe = min(nprobe * 2, ivf.nlist)
-    log.info("nprobe %d reaches recall@10 %.3f (target %.2f)", nprobe, recall, target)
-    return nprobe, recall
+        gained, step = max(((recall_at(*step), step) for step in steps), key=lambda scored: scored[0])
+        log.info("nprobe %d, re-rank depth %d: recall@10 %.3f", *step, gained)
+        if gained - recall < PLATEAU_GAIN:  # twice the work for nothing: the codes are the limit
+            break
+        recall, (nprobe, depth) = gained, step
+    if recall < target:
+        log.warning("Recall@10 stops at %.3f (target %.2f) at nprobe %d, re-rank depth %d: these codes are too "
+                    "coarse for this catalog: give --index-factory more PQ bytes per vector (e.g. IVF%d_HNSW32,PQ%d).",
+                    recall, target, nprobe, depth, nlist, 2 * pq_subquantizers(dim))
+    else:
+        log.info("nprobe %d, re-rank depth %d: recall@10 %.3f (target %.2f)", nprobe, depth, recall, target)
+    return nprobe, depth, recall

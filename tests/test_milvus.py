@@ -129,3 +129,17 @@ def test_embedded_milvus_lite_file(tmp_path):
     release_embedded(uri)
     probe = subprocess.run([sys.executable, "-c", PROBE, uri], capture_output=True, text=True, timeout=120)
     assert probe.returncode == 0 and "lite_" in probe.stdout, probe.stderr
+
+
+def test_serving_an_embedded_lite_file_with_several_workers_is_refused(tmp_path, capsys):
+    """Each gunicorn worker would open the .db file itself, and milvus-lite allows one process at a time."""
+    from app.cli import main as cli_main
+
+    uri = str(tmp_path / "embedded.db")
+    stores = milvus(uri, tmp_path, prefix="lite")
+    write_synthetic(tmp_path, clustered_vectors(30, seed=9), stores=stores)
+    stores.close()
+    release_embedded(uri)
+    assert cli_main(["serve", "--index-dir", str(tmp_path), "--milvus-uri", uri, "--workers", "2"]) == 1
+    message = capsys.readouterr().err
+    assert "one process at a time" in message and "shoplens milvus-lite" in message and "--workers 1" in message

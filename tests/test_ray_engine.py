@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.cli import main as cli_main
+from indexer import ray_engine
 from indexer.build import read_current
 from indexer.runner import IndexJob, run_index
 from tests.conftest import write_catalog
@@ -54,6 +56,28 @@ def test_ray_and_local_engines_build_the_same_index(catalog, local_index, tiny_c
 
     again = run_index(IndexJob(catalog=catalog, out_dir=out, show_progress=False, engine="ray"), embedder)
     assert again.embedded == 0 and again.reused == 39  # the same cache serves both engines
+
+
+def test_a_crashed_embedding_worker_is_restarted_and_its_batch_retried(catalog, local_index, embedder, tmp_path,
+                                                                     monkeypatch):
+    crashed = tmp_path / "crashed"
+
+    class CrashesOnce(ray_engine._EmbedActor):  # defined here, so Ray ships it to the worker by value
+        def __call__(self, batch):
+            if not crashed.exists():
+                crashed.touch()
+                os._exit(1)  # the worker process dies mid-batch, as when a node is lost
+            return super().__call__(batch)
+
+    monkeypatch.setattr(ray_engine, "_EmbedActor", CrashesOnce)
+    out = tmp_path / "index"
+    report = run_index(IndexJob(catalog=catalog, out_dir=out, show_progress=False, engine="ray", ray_workers=1),
+                       embedder)
+    assert crashed.exists() and report.embedded == 38  # 39 products, two share one image
+    local_ids, local_vectors, _ = version_contents(local_index)
+    ray_ids, ray_vectors, _ = version_contents(out)
+    assert ray_ids == local_ids
+    np.testing.assert_allclose(ray_vectors, local_vectors, atol=1e-5)
 
 
 def test_unknown_engine_is_refused(catalog, tmp_path):
