@@ -22,7 +22,8 @@ INDEX_FIELDS = ["catalog", "catalog_format", "index_dir", *MODEL_FIELDS, "index_
 # The admin token is read from the environment only: a flag would show it in `ps` output.
 SERVE_FIELDS = ["index_dir", "catalog", "catalog_format", "allow_hosts", "allow_outside_images", "index_factory",
                 "compressed_from", "recall_target", *VECTOR_FIELDS, "host", "port", "workers", "threads", "timeout",
-                "ready_wait", "reload_interval", "max_upload_bytes", "max_pixels", "min_image_side", "max_looks", "max_faces", "search_rate_limit",
+                "ready_wait", "reload_interval", "max_upload_bytes", "max_pixels", "min_image_side", "max_looks",
+                "max_faces", "search_rate_limit",
                 "tryon_rate_limit", "rate_limit_storage", "trusted_proxies", "cors_origins", *MODEL_FIELDS,
                 "log_level"]
 log = logging.getLogger("shoplens")

@@ -44,7 +44,7 @@ class Settings:
     index_factory: str = _setting("", "FAISS index factory string; empty chooses exact, HNSW or IVF-PQ by catalog size.")
     compressed_from: int = _setting(1_000_000, "Catalog size from which FAISS versions are compressed (IVF-PQ, "
                                                "re-ranked exactly, memory-mapped).")
-    recall_target: float = _setting(0.95, "recall@10 that IVF-PQ's nprobe is tuned to reach when the index is built.")
+    recall_target: float = _setting(0.95, "recall@10 that IVF-PQ's nprobe and re-rank depth are tuned to reach when the index is built.")
     vector_store: str = _setting("faiss", "Where new index versions keep their vectors: faiss (files in the index "
                                           "folder) or milvus.")
     milvus_uri: str = _setting("", "Milvus for --vector-store milvus: a milvus-lite .db file (one process at a time) "

@@ -1,9 +1,9 @@
 """Compressed IVF-PQ versions at 1M and 5M synthetic 512-d vectors, built and served the production way.
 
-For each size: build time (training, adding, nprobe and re-rank depth tuning), file sizes, the memory a serving process
-holds privately vs what it shares with other workers through the page cache (the memory-mapped
-index and vectors), p50/p99 of one query through ``IndexStore.search`` and recall@10 against exact
-search on queries the tuning never saw.
+For each size: build time (training, adding, nprobe and re-rank depth tuning), file sizes, the memory
+a serving process holds privately vs what it shares with other workers through the page cache (the
+memory-mapped index and vectors), p50/p99 of one query through ``IndexStore.search`` and recall@10
+against exact search on queries the tuning never saw.
 
     .venv/bin/python bench/compressed.py [--sizes 1000000 5000000] [--queries 300] [--factory F] [--dir /tmp]
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -69,7 +69,8 @@ def main() -> None:
         _, truth = faiss.knn(queries, vectors, 10, metric=faiss.METRIC_INNER_PRODUCT)
         with tempfile.TemporaryDirectory(dir=args.dir) as folder:
             root = Path(folder)
-            seconds, manifest = build(root, vectors, VectorStoreConfig(index_factory=args.factory, compressed_from=1))
+            config = VectorStoreConfig(index_factory=args.factory, compressed_from=1)
+            seconds, manifest = build(root, vectors, config)
             del vectors
             gc.collect()
             before = memory_mb()
@@ -84,7 +85,8 @@ def main() -> None:
             size_mb = (root / manifest.version / "index.faiss").stat().st_size / 2**20
             print(f"| {size:,} | {manifest.index_type} | {seconds:.0f} | {size_mb:.0f} "
                   f"| {after['RssAnon'] - before['RssAnon']:.0f} | {after['RssFile'] - before['RssFile']:.0f} "
-                  f"| {manifest.nprobe} / {manifest.rerank_depth} | {percentile_ms(latencies, 50):.2f} | {percentile_ms(latencies, 99):.2f} "
+                  f"| {manifest.nprobe} / {manifest.rerank_depth} "
+                  f"| {percentile_ms(latencies, 50):.2f} | {percentile_ms(latencies, 99):.2f} "
                   f"| {np.mean(recalls):.3f} |", flush=True)
             print("  manifest:", json.dumps({key: getattr(manifest, key) for key in
                                                ("nprobe", "rerank_depth", "tuned_recall")}), flush=True)

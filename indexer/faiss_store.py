@@ -208,10 +208,11 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Ind
         base.hnsw.efConstruction = ANN_EF_CONSTRUCTION
         base.hnsw.efSearch = ANN_EF_SEARCH
     ivf = faiss.try_extract_index_ivf(base)
-    if ivf is not None and isinstance(faiss.downcast_index(ivf.quantizer), faiss.IndexHNSW):
+    quantizer = faiss.downcast_index(ivf.quantizer) if ivf is not None else None
+    if isinstance(quantizer, faiss.IndexHNSW):
         # Saved with the file. At FAISS's default 16, the lists probed at 5M vectors were only 69 % of the
         # 64 nearest, and exhaustive probing still missed neighbours (docs/BENCHMARKS.md).
-        faiss.downcast_index(ivf.quantizer).hnsw.efSearch = ANN_EF_SEARCH
+        quantizer.hnsw.efSearch = ANN_EF_SEARCH
     if not base.is_trained:
         # A sample, not everything: k-means on more points barely moves the centroids and costs minutes.
         wanted = max(TRAIN_PER_CENTROID * ivf.nlist if ivf is not None else 0, TRAIN_SAMPLE_MIN)
@@ -235,7 +236,7 @@ def tune_search(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, compre
 
     Greedy: each step doubles whichever of the two gains more recall. More lists help while the true
     neighbours sit in unvisited lists; a deeper re-rank helps once PQ's coarse scores rank them below
-    the candidates kept (at 5M vectors no nprobe got past 0.90 with 100 candidates). Queries are
+    the candidates kept (codes too coarse for the catalog). Queries are
     catalog vectors moved by noise (a shopper's photo is never a catalog image); the truth is exact
     search over every vector. Searches go through ``FaissVectors``, as served.
     """
