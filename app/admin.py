@@ -17,7 +17,8 @@ from flask import Blueprint, Response, jsonify, request
 from app.errors import ApiError
 from app.jobs import JobBoard, JobRunning, start_reindex
 from app.resources import resources
-from indexer.build import Manifest, list_versions, switch_current
+from indexer.records import Manifest
+from indexer.stores.versions import list_versions, switch_current
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 

@@ -11,7 +11,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from indexer.store import IndexNotFound, UnknownProduct
+from indexer.stores.index_store import IndexNotFound, UnknownProduct
 from vision.face import NoFaceFound
 from vision.images import ImageError
 

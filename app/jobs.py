@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from indexer.build import IndexBusy
-from indexer.catalog import CatalogError
 from indexer.runner import IndexJob, IndexReport, NothingToIndex, run_index
+from indexer.sources.catalog import CatalogError
+from indexer.stores.versions import IndexBusy
 from vision.embedder import Embedder
 
 log = logging.getLogger(__name__)

@@ -1,21 +1,17 @@
-"""Turn request arguments into typed queries, or raise a 4xx ``ApiError`` before any model runs."""
+"""Turn search and filter arguments into typed queries, or raise a 4xx ``ApiError`` before any model runs."""
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Mapping
 
-from PIL import Image
 from werkzeug.datastructures import FileStorage
 
 from app.errors import ApiError
-from indexer.catalog import Product
-from indexer.filters import SearchFilters
-from vision.color import parse_hex
-from vision.images import ImageLimits, load_image
-from vision.looks import Finish, Layer, ProductType
+from app.uploads import uploaded_bytes
+from indexer.stores.filters import SearchFilters
+from vision.looks import ProductType
 
 DEFAULT_K = 20
 MAX_K = 100
@@ -55,28 +51,6 @@ def parse_search(args: Mapping[str, str], files: Mapping[str, FileStorage] | Non
     return SearchQuery(image=image, text=text, k=parse_k(args.get("k")),
                        text_weight=parse_fraction(args.get("text_weight"), "text_weight", DEFAULT_TEXT_WEIGHT),
                        filters=parse_filters(args), crop=parse_crop(args.get("crop")))
-
-
-def uploaded_bytes(files: Mapping[str, FileStorage] | None, field: str = "image") -> bytes:
-    """The bytes of an uploaded file, read into memory (never spooled to disk: see app.uploads).
-
-    :raise ApiError: missing_image when the field is absent.
-    """
-    upload = files.get(field) if files else None
-    if upload is None:
-        raise ApiError("missing_image", f"Upload a photo in the multipart field {field!r}.")
-    data = upload.read()
-    if not data:
-        raise ApiError("empty_image", f"The uploaded file in {field!r} is empty.")
-    return data
-
-
-def uploaded_image(files: Mapping[str, FileStorage] | None, limits: ImageLimits, field: str = "image") -> Image.Image:
-    """The uploaded photo, decoded by the one safe loader.
-
-    :raise ApiError: missing_image / empty_image.  :raise vision.images.ImageError: for a bad image.
-    """
-    return load_image(uploaded_bytes(files, field), limits)
 
 
 def parse_k(raw: str | None, default: int = DEFAULT_K, maximum: int = MAX_K) -> int:
@@ -162,42 +136,3 @@ def _text(args: Mapping[str, str], name: str) -> str | None:
     if len(value) > 200:
         raise ApiError("invalid_parameter", f"{name} is too long.")
     return value or None
-
-
-def parse_looks(raw: str | None, product_lookup, max_looks: int) -> list[tuple[Layer, Product | None]]:
-    """``looks`` JSON: a list of ``{"product_id", "intensity"?}`` or ``{"type", "color", "finish"?, "intensity"?}``.
-
-    :raise ApiError: invalid_parameter for malformed looks; unknown_product for an id not in the catalog.
-    """
-    if raw is None or not raw.strip():
-        raise ApiError("invalid_parameter", "looks is required: a JSON list of products or colours to apply.")
-    try:
-        items = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
-        raise ApiError("invalid_parameter", "looks is not valid JSON.") from None
-    if not isinstance(items, list) or not items:
-        raise ApiError("invalid_parameter", "looks must be a non-empty JSON list.")
-    if len(items) > max_looks:
-        raise ApiError("invalid_parameter", f"At most {max_looks} looks per request, got {len(items)}.")
-    return [_look(item, number, product_lookup) for number, item in enumerate(items, start=1)]
-
-
-def _look(item, number: int, product_lookup) -> tuple[Layer, Product | None]:
-    if not isinstance(item, dict):
-        raise ApiError("invalid_parameter", f"looks[{number}] must be an object.")
-    intensity = item.get("intensity", 1.0)
-    if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not 0 <= intensity <= 1:
-        raise ApiError("invalid_parameter", f"looks[{number}].intensity must be a number from 0 to 1.")
-    if "product_id" in item:
-        product = product_lookup(str(item["product_id"]))  # raises UnknownProduct
-        if product.product_type is None or not product.shade_hex:
-            raise ApiError("invalid_parameter", f"Product {product.id!r} is not a makeup shade that can be tried on.")
-        return Layer(product.product_type, parse_hex(product.shade_hex), product.finish or Finish.SATIN,
-                     float(intensity)), product
-    try:
-        return Layer.of(str(item.get("type", "")), str(item.get("color", "")), item.get("finish") or None,
-                        float(intensity)), None
-    except ValueError:
-        raise ApiError("invalid_parameter",
-                       f"looks[{number}] needs a product_id, or a type ({', '.join(ProductType)}), a color "
-                       f"#RRGGBB and optionally a finish ({', '.join(Finish)}).") from None

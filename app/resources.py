@@ -16,10 +16,11 @@ from flask import Flask, current_app
 
 from app.errors import ApiError
 from app.settings import Settings
-from indexer.build import Manifest, read_current
-from indexer.milvus_store import is_local_file
-from indexer.store import CorruptIndex, IndexNotFound, IndexStore
-from indexer.vector_store import VectorStoreError
+from indexer.records import Manifest
+from indexer.stores.index_store import CorruptIndex, IndexNotFound, IndexStore
+from indexer.stores.milvus_store import is_local_file
+from indexer.stores.vector_store import VectorStoreError
+from indexer.stores.versions import read_current
 from vision.devices import DeviceUnavailable
 from vision.embedder import Embedder
 from vision.face import FaceLandmarker

@@ -10,8 +10,8 @@ from flask import Blueprint, jsonify, request, url_for
 from app.errors import ApiError
 from app.params import Crop, SearchQuery, parse_filters, parse_k, parse_search
 from app.resources import resources
-from indexer.catalog import Product
-from indexer.store import SearchHit
+from indexer.records import Product
+from indexer.stores.index_store import SearchHit
 from vision.images import load_image
 
 bp = Blueprint("search", __name__, url_prefix="/api/v1")

@@ -131,7 +131,7 @@ class Settings:
 
     def vector_store_config(self):
         """:raise ValueError: for an unknown vector store."""
-        from indexer.vector_store import VectorStoreConfig
+        from indexer.records import VectorStoreConfig
 
         return VectorStoreConfig(kind=self.vector_store, index_factory=self.index_factory,
                                  compressed_from=self.compressed_from, recall_target=self.recall_target,
@@ -140,7 +140,7 @@ class Settings:
 
     def vector_stores(self):
         """Backends for this process: the server opens each version with the one its manifest names."""
-        from indexer.vector_store import VectorStores
+        from indexer.stores.backends import VectorStores
 
         return VectorStores(self.vector_store_config(), Path(self.index_dir))
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from flask import Blueprint, jsonify, request
 
-from app.params import parse_k, uploaded_image
+from app.params import parse_k
 from app.resources import resources
 from app.search import product_json
 from app.tryon import NO_STORE
+from app.uploads import uploaded_image
 from vision.color import lab_to_rgb, to_hex
 from vision.looks import ProductType
 from vision.shades import ShadeCandidate, lip_color, rank_shades, skin_tone

@@ -13,9 +13,10 @@ from flask import Blueprint, Response, jsonify, request
 from PIL import Image
 
 from app.errors import ApiError
-from app.params import parse_looks, uploaded_image
+from app.look_params import parse_looks
 from app.resources import resources
 from app.search import product_json
+from app.uploads import uploaded_image
 from vision.face import Face
 from vision.makeup import render_look
 from vision.regions import index_sets

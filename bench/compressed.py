@@ -20,12 +20,12 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-
 from common import clustered_unit_vectors, machine, percentile_ms  # noqa: E402
-from indexer.build import Manifest, now_iso, write_version
-from indexer.catalog import Product
-from indexer.store import IndexStore
-from indexer.vector_store import VectorStoreConfig, VectorStores
+
+from indexer.records import Manifest, Product, VectorStoreConfig
+from indexer.stores.backends import VectorStores
+from indexer.stores.index_store import IndexStore
+from indexer.stores.versions import now_iso, write_version
 
 
 def memory_mb() -> dict[str, float]:

@@ -16,13 +16,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import clustered_unit_vectors, machine, percentile_ms  # noqa: E402
-from indexer.build import Manifest, now_iso, write_version
-from indexer.catalog import Product
-from indexer.faiss_store import ANN_FACTORY
-from indexer.store import IndexStore
-from indexer.vector_store import EXACT_LIMIT, VectorStoreConfig, VectorStores
+
+from indexer.records import Manifest, Product, VectorStoreConfig
+from indexer.stores.backends import VectorStores
+from indexer.stores.faiss_store import ANN_FACTORY
+from indexer.stores.index_store import IndexStore
+from indexer.stores.vector_store import EXACT_LIMIT
+from indexer.stores.versions import now_iso, write_version
 
 
 def rss_mb() -> float:

@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import machine, percentile_ms  # noqa: E402
 from PIL import Image
 
-from common import machine, percentile_ms  # noqa: E402
 from tests.conftest import grace_hopper, make_settings
 from tests.tiny_model import write_tiny_model
 from vision.face import FaceLandmarker
@@ -53,8 +53,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         # The try-on path needs no CLIP model or index; the app still wants one to start, so give it a tiny one.
         from app import create_app
-        from indexer.demo import write_demo_catalog
         from indexer.runner import IndexJob, run_index
+        from indexer.sources.demo import write_demo_catalog
         from vision.embedder import Embedder, EmbedderConfig
 
         config, weights = write_tiny_model(Path(work) / "model")

@@ -1,4 +1,6 @@
-"""Offline catalog indexing: catalog reader -> embedding mapper -> versioned FAISS index writer.
+"""Offline catalog indexing, in three rooms tied together by ``indexer.runner``:
 
-Knows nothing about HTTP; the app reads what this package writes through ``indexer.store``.
+``sources`` (catalog in, ``Product`` records out) -> ``embedding`` (products in, vectors out) ->
+``stores`` (vectors in, a versioned index folder out, and read back for search). The records they pass
+along live in ``indexer.records``. Knows nothing about HTTP.
 """

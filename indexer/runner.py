@@ -10,46 +10,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from indexer.build import Manifest, exclusive, now_iso, write_version
-from indexer.cache import EmbeddingCache
-from indexer.catalog import CatalogError, SkippedRow, read_catalog
-from indexer.embed import EmbedOutcome, ProgressCallback, embed_products
-from indexer.fetch import FetchConfig, FetchError, Fetcher
-from indexer.vector_store import VectorStoreConfig, VectorStores
+from indexer.embedding.cache import EmbeddingCache
+from indexer.embedding.local_engine import EmbedOutcome, ProgressCallback, embed_products
+from indexer.records import IndexJob, Manifest, SkippedRow
+from indexer.sources.catalog import CatalogError, read_catalog
+from indexer.sources.fetch import FetchConfig, Fetcher, FetchError
+from indexer.stores.backends import VectorStores
+from indexer.stores.versions import exclusive, now_iso, write_version
 from vision.embedder import Embedder
-from vision.images import ImageLimits
 
 log = logging.getLogger(__name__)
 
 
-ENGINES = ("local", "ray")
-
-
 class NothingToIndex(RuntimeError):
     """Every row of the catalog was invalid; the live index is left as it was."""
-
-
-@dataclass(frozen=True)
-class IndexJob:
-    catalog: Path | str          # a local path, or an http(s) URL of a feed
-    out_dir: Path
-    vectors: VectorStoreConfig = VectorStoreConfig()
-    allow_outside_images: bool = False
-    limits: ImageLimits = ImageLimits()
-    workers: int = 2
-    show_progress: bool = True
-    catalog_format: str = ""     # empty: detect
-    allow_hosts: tuple[str, ...] = ()
-    download_timeout: float = 20.0
-    download_backoff: float = 0.5
-    engine: str = "local"        # local (threads + this process's model) or ray (indexer.ray_engine)
-    ray_address: str = ""        # empty: a local Ray instance; "auto" or ray://host:10001 for a cluster
-    num_gpus_per_worker: float = 0.0
-    ray_workers: int = 0         # embedding actors; 0: one per GPU (GPU workers) or 2 (CPU workers)
-
-    def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise ValueError(f"Unknown indexing engine {self.engine!r}; expected one of {', '.join(ENGINES)}.")
 
 
 @dataclass
@@ -92,9 +66,9 @@ class IndexReport:
 def run_index(job: IndexJob, embedder: Embedder, on_progress: ProgressCallback | None = None) -> IndexReport:
     """Index ``job.catalog`` into a new version of ``job.out_dir`` and make it live.
 
-    :raise indexer.catalog.CatalogError: when the catalog cannot be read (or downloaded) or has duplicate ids.
+    :raise indexer.sources.catalog.CatalogError: when the catalog cannot be read (or downloaded) or has duplicate ids.
     :raise NothingToIndex: when no row produced a vector.
-    :raise indexer.build.IndexBusy: when another run holds the folder.
+    :raise indexer.stores.versions.IndexBusy: when another run holds the folder.
     """
     started = time.perf_counter()
     with exclusive(job.out_dir):
@@ -135,7 +109,7 @@ def _embed(job: IndexJob, products, embedder: Embedder, on_progress: ProgressCal
     cache = EmbeddingCache(job.out_dir / "cache", embedder.model_id, embedder.dim)
     try:
         if job.engine == "ray":
-            from indexer.ray_engine import embed_products_on_ray
+            from indexer.embedding.ray_engine import embed_products_on_ray
 
             return embed_products_on_ray(products, embedder, cache, job, on_progress=on_progress)
         return embed_products(products, embedder, cache, limits=job.limits, workers=job.workers,
@@ -147,7 +121,7 @@ def _embed(job: IndexJob, products, embedder: Embedder, on_progress: ProgressCal
 def local_catalog(job: IndexJob, fetcher: Fetcher) -> Path:
     """The catalog as a local file: a feed URL is downloaded (cached and revalidated) first.
 
-    :raise indexer.catalog.CatalogError: when the feed cannot be downloaded.
+    :raise indexer.sources.catalog.CatalogError: when the feed cannot be downloaded.
     """
     source = str(job.catalog)
     if urlsplit(source).scheme not in ("http", "https"):

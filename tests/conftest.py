@@ -142,8 +142,8 @@ def milvus_uri(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def milvus_shop_index(tmp_path_factory, embedder, milvus_uri) -> Path:
     """The same 24-product catalog as ``shop_index``, its vectors in Milvus."""
+    from indexer.records import VectorStoreConfig
     from indexer.runner import IndexJob, run_index
-    from indexer.vector_store import VectorStoreConfig
 
     root = tmp_path_factory.mktemp("shop-milvus")
     catalog = write_catalog(root / "catalog", 24)
@@ -206,8 +206,8 @@ def landmarker():
 @pytest.fixture(scope="session")
 def makeup_index(tmp_path_factory, embedder) -> Path:
     """The built-in demo makeup catalog indexed with the tiny model."""
-    from indexer.demo import write_demo_catalog
     from indexer.runner import IndexJob, run_index
+    from indexer.sources.demo import write_demo_catalog
 
     root = tmp_path_factory.mktemp("makeup")
     catalog = write_demo_catalog(root / "catalog")

@@ -7,8 +7,9 @@ import os
 
 import pytest
 
-from indexer.catalog import CatalogError, Finish, ProductType, read_catalog
+from indexer.sources.catalog import CatalogError, read_catalog
 from tests.conftest import product_image, write_catalog
+from vision.looks import Finish, ProductType
 
 
 def test_csv_catalog(tmp_path):

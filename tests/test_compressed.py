@@ -8,10 +8,11 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer import faiss_store
-from indexer.faiss_store import build_index, choose_factory, compressed_factory, pq_subquantizers, tune_search
-from indexer.store import IndexStore, IndexVersion, SearchFilters
-from indexer.vector_store import VectorStoreConfig
+from indexer.records import VectorStoreConfig
+from indexer.stores import faiss_store
+from indexer.stores.faiss_store import build_index, choose_factory, compressed_factory, pq_subquantizers, tune_search
+from indexer.stores.filters import SearchFilters
+from indexer.stores.index_store import IndexStore, IndexVersion
 from tests.test_store import DIM, brute_force, clustered_vectors, write_synthetic
 
 COUNT = 20_000

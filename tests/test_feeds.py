@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.catalog import read_catalog
-from indexer.feeds import detect_format, guess_product_type, parse_money
+from indexer.sources.catalog import read_catalog
+from indexer.sources.feeds import detect_format, guess_product_type, parse_money
 from tests.conftest import product_image
 
 
@@ -120,7 +120,7 @@ def test_format_can_be_forced(images):
 
 
 def test_broken_xml_is_a_catalog_error(images):
-    from indexer.catalog import CatalogError
+    from indexer.sources.catalog import CatalogError
 
     path = images / "feed.xml"
     path.write_text("<rss><channel><item>")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from indexer.catalog import read_catalog
-from indexer.fetch import FetchConfig, FetchError, Fetcher, vet_url
 from indexer.runner import IndexJob, run_index
-from indexer.store import IndexStore
+from indexer.sources.catalog import read_catalog
+from indexer.sources.fetch import FetchConfig, Fetcher, FetchError, vet_url
+from indexer.stores.index_store import IndexStore
 from tests.image_server import serving
 from vision.images import ImageLimits
 

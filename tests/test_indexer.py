@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from app.cli import main as cli_main
-from indexer.build import IndexBusy, exclusive, list_versions, read_current
-from indexer.catalog import CatalogError
+from indexer.records import VectorStoreConfig
 from indexer.runner import IndexJob, NothingToIndex, run_index
-from indexer.store import IndexStore
-from indexer.vector_store import VectorStoreConfig
+from indexer.sources.catalog import CatalogError
+from indexer.stores.index_store import IndexStore
+from indexer.stores.versions import IndexBusy, exclusive, list_versions, read_current
 from tests.conftest import product_image, write_catalog
 from vision.images import load_image
 

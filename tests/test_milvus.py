@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from indexer.build import list_versions, read_current, switch_current
-from indexer.filters import SearchFilters
-from indexer.milvus_store import filter_expression, release_embedded
-from indexer.store import CorruptIndex, IndexStore
-from indexer.vector_store import VectorStoreConfig, VectorStores
+from indexer.records import VectorStoreConfig
+from indexer.stores.backends import VectorStores
+from indexer.stores.filters import SearchFilters
+from indexer.stores.index_store import CorruptIndex, IndexStore
+from indexer.stores.milvus_store import filter_expression, release_embedded
+from indexer.stores.versions import list_versions, read_current, switch_current
 from tests.test_store import brute_force, clustered_vectors, synthetic_products, write_synthetic
-
 
 PROBE = "import sys; from pymilvus import MilvusClient; print(MilvusClient(sys.argv[1]).list_collections())"
 

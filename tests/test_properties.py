@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from app.errors import ApiError
-from app.params import (MAX_K, parse_bool, parse_crop, parse_filters, parse_fraction, parse_k, parse_looks,
-                        parse_price)
+from app.look_params import parse_looks
+from app.params import MAX_K, parse_bool, parse_crop, parse_filters, parse_fraction, parse_k, parse_price
 from vision.images import ImageError, ImageLimits, load_image
 
 TEXT = st.text(max_size=40) | st.from_regex(r"-?[0-9]{0,25}(\.[0-9]{0,5})?(e[+-]?[0-9]{1,4})?", fullmatch=True)
@@ -87,7 +87,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.i
 
 @given(JSON)
 def test_looks_are_layers_or_a_4xx(value):
-    from indexer.store import UnknownProduct
+    from indexer.stores.index_store import UnknownProduct
 
     def lookup(product_id):
         raise UnknownProduct(product_id)

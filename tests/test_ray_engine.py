@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from app.cli import main as cli_main
-from indexer import ray_engine
-from indexer.build import read_current
+from indexer.embedding import ray_engine
 from indexer.runner import IndexJob, run_index
+from indexer.stores.versions import read_current
 from tests.conftest import write_catalog
 
 pytestmark = pytest.mark.slow

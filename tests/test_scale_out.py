@@ -10,9 +10,9 @@ import urllib.request
 
 import pytest
 
-from indexer.build import read_current, switch_current
+from indexer.records import VectorStoreConfig
 from indexer.runner import IndexJob, run_index
-from indexer.vector_store import VectorStoreConfig
+from indexer.stores.versions import read_current, switch_current
 from tests.browser import running_server
 from tests.conftest import write_catalog
 

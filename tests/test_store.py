@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.build import Manifest, now_iso, read_current, write_version
-from indexer.catalog import Product, ProductType
-from indexer.store import CorruptIndex, IndexNotFound, IndexStore, SearchFilters, UnknownProduct
-from indexer.vector_store import VectorStoreConfig, VectorStores
+from indexer.records import Manifest, Product, VectorStoreConfig
+from indexer.stores.backends import VectorStores
+from indexer.stores.filters import SearchFilters
+from indexer.stores.index_store import CorruptIndex, IndexNotFound, IndexStore, UnknownProduct
+from indexer.stores.versions import now_iso, read_current, write_version
+from vision.looks import ProductType
 
 DIM = 32
 

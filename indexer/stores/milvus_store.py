@@ -13,16 +13,13 @@ import logging
 import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from indexer.catalog import Product
-from indexer.filters import SearchFilters
-from indexer.vector_store import EXACT_LIMIT, CorruptIndex, VectorStoreConfig, VectorStoreError
-
-if TYPE_CHECKING:
-    from indexer.build import Manifest
+from indexer.records import Manifest, Product, VectorStoreConfig
+from indexer.stores.filters import SearchFilters
+from indexer.stores.vector_store import EXACT_LIMIT, CorruptIndex, VectorStoreError
 
 log = logging.getLogger(__name__)
 HNSW_PARAMS = {"M": 32, "efConstruction": 100}

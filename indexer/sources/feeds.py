@@ -1,7 +1,7 @@
 """Shop-platform exports mapped onto our catalog rows: Google Merchant Center and Shopify.
 
 Each reader yields ``(line, row)`` pairs in our own column names (``id``, ``title``, ``image``, ...),
-so every format goes through the same validation in ``indexer.catalog.parse_row``. The mapping is
+so every format goes through the same validation in ``indexer.sources.catalog.parse_row``. The mapping is
 documented in README ("Merchant feeds").
 """
 

@@ -1,6 +1,6 @@
 """The indexing pipeline as a Ray Data job, for catalogs too large for one machine.
 
-Same stages and same output as the local engine (``indexer.embed``): hashing and decoding run as
+Same stages and same output as the local engine (``indexer.embedding.local_engine``): hashing and decoding run as
 Ray map tasks on CPUs, the model runs in a pool of long-lived actors that each load it once (one per
 GPU, or CPU actors), and the driver reads and fills the same embedding cache, then writes the same
 versioned index. Ray retries failed tasks and restarts dead actors, so a lost node costs time, not
@@ -13,20 +13,25 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from indexer.cache import EmbeddingCache
-from indexer.catalog import Product, SkippedRow
-from indexer.embed import (EmbedOutcome, ProgressCallback, assemble_outcome, bad_image_row, image_digest,
-                           model_pixels, unique_misses, unreadable_row)
+from indexer.embedding.cache import EmbeddingCache
+from indexer.embedding.local_engine import (
+    EmbedOutcome,
+    ProgressCallback,
+    assemble_outcome,
+    bad_image_row,
+    image_digest,
+    model_pixels,
+    unique_misses,
+    unreadable_row,
+)
+from indexer.records import IndexJob, Product, SkippedRow
 from vision.embedder import Embedder, EmbedderConfig
 from vision.images import ImageError, ImageLimits
-
-if TYPE_CHECKING:
-    from indexer.runner import IndexJob
 
 log = logging.getLogger(__name__)
 HASH_BATCH = 256

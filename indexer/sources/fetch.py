@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import urljoin, urlsplit
 
-from indexer.catalog import Product, SkippedRow
+from indexer.records import Product, SkippedRow
 
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
 REDIRECTS = {301, 302, 303, 307, 308}

@@ -14,18 +14,15 @@ import os
 import time
 import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import faiss
 import numpy as np
 from tqdm import tqdm
 
-from indexer.catalog import Product
-from indexer.filters import FilterColumns, SearchFilters
-from indexer.vector_store import EXACT_LIMIT, CorruptIndex, VectorStoreConfig
-
-if TYPE_CHECKING:
-    from indexer.build import Manifest
+from indexer.records import Manifest, Product, VectorStoreConfig
+from indexer.stores.filters import FilterColumns, SearchFilters
+from indexer.stores.vector_store import EXACT_LIMIT, CorruptIndex
 
 log = logging.getLogger(__name__)
 ANN_FACTORY = "HNSW32,Flat"

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from indexer.catalog import Product
+from indexer.records import Product
 
 
 @dataclass(frozen=True)

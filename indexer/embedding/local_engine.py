@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from indexer.cache import EmbeddingCache
-from indexer.catalog import Product, SkippedRow
+from indexer.embedding.cache import EmbeddingCache
+from indexer.records import Product, SkippedRow
 from vision.embedder import Embedder
 from vision.images import ImageError, ImageLimits, load_image
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.build import Manifest, read_current
-from indexer.catalog import Product
-from indexer.filters import SearchFilters
-from indexer.vector_store import CorruptIndex, VectorIndex, VectorStoreError, VectorStores
+from indexer.records import Manifest, Product
+from indexer.stores.backends import VectorStores
+from indexer.stores.filters import SearchFilters
+from indexer.stores.vector_store import CorruptIndex, VectorIndex, VectorStoreError
+from indexer.stores.versions import read_current
 
 log = logging.getLogger(__name__)
 __all__ = ["CorruptIndex", "IndexNotFound", "IndexStore", "IndexVersion", "SearchFilters", "SearchHit",

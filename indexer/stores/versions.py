@@ -14,54 +14,24 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 
-from indexer.catalog import Product, SkippedRow
-from indexer.vector_store import VectorStores
+from indexer.records import Manifest, Product, SkippedRow
+from indexer.stores.backends import VectorStores
 
 log = logging.getLogger(__name__)
 
 CURRENT = "current"
 KEEP_VERSIONS = 3
-MANIFEST_VERSION = 1
 
 
 class IndexBusy(RuntimeError):
     """Another indexer is writing to the same folder."""
-
-
-@dataclass
-class Manifest:
-    """What a version contains and how it was made; the server loads the model named here."""
-
-    version: str
-    model_id: str
-    model: str
-    pretrained: str
-    dim: int
-    count: int
-    index_type: str
-    catalog: str
-    catalog_checksum: str
-    created: str
-    skipped: dict[str, int] = field(default_factory=dict)
-    ef_search: int = 0
-    vector_store: str = "faiss"     # the backend holding the vectors (indexer.vector_store)
-    nprobe: int = 0                 # IVF lists searched per query, tuned at build time
-    rerank_depth: int = 0           # compressed candidates re-scored exactly per query
-    tuned_recall: float = 0.0       # recall@10 the tuning measured with that nprobe
-    collection: str = ""            # Milvus collection holding this version's vectors
-    format: int = MANIFEST_VERSION
-
-    @classmethod
-    def read(cls, path: Path) -> "Manifest":
-        data = json.loads(path.read_text())
-        return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
 
 
 def stable_id(product_id: str) -> int:

@@ -11,14 +11,14 @@ import hashlib
 import json
 import math
 import os
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from indexer import feeds
+from indexer.records import Product, SkippedRow
+from indexer.sources import feeds
 from vision.color import parse_hex, to_hex
 from vision.looks import Finish, ProductType
 
@@ -37,49 +37,6 @@ class RowError(ValueError):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)  # slots: a server holds millions of these, a __dict__ each doubled that
-class Product:
-    """One sellable item; ``image`` is a checked absolute path, or an http(s) URL until it is fetched."""
-
-    id: str
-    title: str
-    image: str
-    line: int = 0
-    category: str = ""
-    brand: str = ""
-    price: float | None = None
-    currency: str = ""
-    url: str = ""
-    in_stock: bool = True
-    product_type: ProductType | None = None
-    shade_hex: str = ""
-    finish: Finish | None = None
-
-    def to_record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["product_type"] = self.product_type.value if self.product_type else None
-        record["finish"] = self.finish.value if self.finish else None
-        return record
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> "Product":
-        known = {name: record.get(name) for name in cls.__dataclass_fields__ if name in record}
-        known["product_type"] = ProductType(known["product_type"]) if known.get("product_type") else None
-        known["finish"] = Finish(known["finish"]) if known.get("finish") else None
-        for name in ("category", "brand", "currency"):  # few distinct values over millions of products
-            if isinstance(known.get(name), str):
-                known[name] = sys.intern(known[name])
-        return cls(**known)
-
-
-@dataclass(frozen=True)
-class SkippedRow:
-    line: int
-    reason: str
-    message: str
-    product_id: str = ""
 
 
 @dataclass

@@ -1,0 +1,130 @@
+"""The records every stage of indexing passes along: products, skipped rows, manifests, job settings.
+
+They sit below every other module of ``indexer`` (they import nothing from it), so the catalog
+readers, the embedding engines and the vector stores share them without importing each other.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vision.images import ImageLimits
+from vision.looks import Finish, ProductType
+
+MANIFEST_VERSION = 1
+VECTOR_STORE_KINDS = ("faiss", "milvus")
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True, slots=True)  # slots: a server holds millions of these, a __dict__ each doubled that
+class Product:
+    """One sellable item; ``image`` is a checked absolute path, or an http(s) URL until it is fetched."""
+
+    id: str
+    title: str
+    image: str
+    line: int = 0
+    category: str = ""
+    brand: str = ""
+    price: float | None = None
+    currency: str = ""
+    url: str = ""
+    in_stock: bool = True
+    product_type: ProductType | None = None
+    shade_hex: str = ""
+    finish: Finish | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["product_type"] = self.product_type.value if self.product_type else None
+        record["finish"] = self.finish.value if self.finish else None
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Product":
+        known = {name: record.get(name) for name in cls.__dataclass_fields__ if name in record}
+        known["product_type"] = ProductType(known["product_type"]) if known.get("product_type") else None
+        known["finish"] = Finish(known["finish"]) if known.get("finish") else None
+        for name in ("category", "brand", "currency"):  # few distinct values over millions of products
+            if isinstance(known.get(name), str):
+                known[name] = sys.intern(known[name])
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    line: int
+    reason: str
+    message: str
+    product_id: str = ""
+
+
+@dataclass
+class Manifest:
+    """What a version contains and how it was made; the server loads the model named here."""
+
+    version: str
+    model_id: str
+    model: str
+    pretrained: str
+    dim: int
+    count: int
+    index_type: str
+    catalog: str
+    catalog_checksum: str
+    created: str
+    skipped: dict[str, int] = field(default_factory=dict)
+    ef_search: int = 0
+    vector_store: str = "faiss"     # the backend holding the vectors (indexer.stores.vector_store)
+    nprobe: int = 0                 # IVF lists searched per query, tuned at build time
+    rerank_depth: int = 0           # compressed candidates re-scored exactly per query
+    tuned_recall: float = 0.0       # recall@10 the tuning measured with that nprobe
+    collection: str = ""            # Milvus collection holding this version's vectors
+    format: int = MANIFEST_VERSION
+
+    @classmethod
+    def read(cls, path: Path) -> "Manifest":
+        data = json.loads(path.read_text())
+        return cls(**{key: value for key, value in data.items() if key in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class VectorStoreConfig:
+    kind: str = "faiss"                 # where the indexer writes new versions
+    index_factory: str = ""             # FAISS factory string; empty picks by catalog size
+    compressed_from: int = 1_000_000    # at this many products FAISS versions are IVF-PQ
+    recall_target: float = 0.95         # nprobe is tuned at build time to reach this recall@10
+    milvus_uri: str = ""                # a milvus-lite .db file, or http://host:19530; empty: <index>/milvus.db
+    milvus_token: str = ""
+    milvus_prefix: str = "shoplens"     # collection names are <prefix>_<version>
+
+    def __post_init__(self) -> None:
+        if self.kind not in VECTOR_STORE_KINDS:
+            raise ValueError(f"Unknown vector store {self.kind!r}; expected one of {', '.join(VECTOR_STORE_KINDS)}.")
+
+
+@dataclass(frozen=True)
+class IndexJob:
+    catalog: Path | str          # a local path, or an http(s) URL of a feed
+    out_dir: Path
+    vectors: VectorStoreConfig = VectorStoreConfig()
+    allow_outside_images: bool = False
+    limits: ImageLimits = ImageLimits()
+    workers: int = 2
+    show_progress: bool = True
+    catalog_format: str = ""     # empty: detect
+    allow_hosts: tuple[str, ...] = ()
+    download_timeout: float = 20.0
+    download_backoff: float = 0.5
+    engine: str = "local"        # local (threads + this process's model) or ray (indexer.embedding.ray_engine)
+    ray_address: str = ""        # empty: a local Ray instance; "auto" or ray://host:10001 for a cluster
+    num_gpus_per_worker: float = 0.0
+    ray_workers: int = 0         # embedding actors; 0: one per GPU (GPU workers) or 2 (CPU workers)
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"Unknown indexing engine {self.engine!r}; expected one of {', '.join(ENGINES)}.")

@@ -1,0 +1,53 @@
+"""Where an index version keeps its vectors: FAISS files next to the manifest, or a Milvus collection.
+
+A version folder always holds the manifest and the products; the manifest names the backend that holds
+the vectors (``vector_store``), so a server opens any version, whichever backend built it, and the
+``current`` pointer switches both kinds atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from indexer.records import Manifest, Product
+from indexer.stores.filters import SearchFilters
+
+EXACT_LIMIT = 50_000  # below this many products every backend searches exactly (docs/BENCHMARKS.md)
+
+
+class CorruptIndex(RuntimeError):
+    """A version's files are missing, truncated or inconsistent with each other."""
+
+
+class VectorStoreError(RuntimeError):
+    """The vector backend cannot be reached, or is not installed."""
+
+
+class VectorIndex(Protocol):
+    """One version's vectors, ready to search."""
+
+    def search(self, query: np.ndarray, k: int, filters: SearchFilters,
+               exclude_row: int | None = None) -> list[tuple[int, float]]:
+        """(row, cosine score) of the ``k`` best rows passing ``filters``, best first; exactly
+        ``min(k, matching rows)`` of them."""
+
+    def vector(self, row: int) -> np.ndarray:
+        ...
+
+
+class VectorStore(Protocol):
+    kind: str
+
+    def write(self, staging: Path, manifest: "Manifest", products: Sequence[Product], ids: np.ndarray,
+              vectors: np.ndarray) -> None:
+        """Store one version's vectors (files into ``staging``, or a new collection) and record in the
+        manifest how to find and search them."""
+
+    def open(self, folder: Path, manifest: "Manifest", products: Sequence[Product], ids: np.ndarray) -> VectorIndex:
+        """:raise CorruptIndex: when the vectors are missing or disagree with the manifest."""
+
+    def discard(self, manifest: "Manifest") -> None:
+        """Free what a pruned version held outside its folder."""
