@@ -14,6 +14,9 @@ from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request
 
+from app import api_responses as out
+from app.api_requests import RollbackBody, SkippedQuery
+from app.api_spec import ADMIN_ERRORS, ApiResponses, api
 from app.errors import ApiError
 from app.jobs import JobBoard, JobRunning, start_reindex
 from app.resources import resources
@@ -21,6 +24,12 @@ from indexer.records import Manifest
 from indexer.stores.versions import list_versions, switch_current
 
 bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
+
+
+def admin_operation(ok, *errors: str, status: int = 200, operation_id: str, media_alternative: str = ""):
+    """The contract of an admin endpoint: bearer token, its own tag, and the token's two errors."""
+    responses = ApiResponses(ok, *errors, *ADMIN_ERRORS, status=status, also=media_alternative)
+    return api.validate(resp=responses, tags=["admin"], security={"bearer": []}, operation_id=operation_id)
 
 
 @bp.before_request
@@ -37,16 +46,25 @@ def require_token():
 
 
 @bp.post("/reload")
+@admin_operation(out.ReloadOutcome, "reload_failed", operation_id="reloadIndex")
 def reload_index():
-    """Switch to the newest index version.  :raise 409: reload_failed when it is broken."""
+    """Switch to the newest index version
+
+    Usually not needed: every worker checks for a new version every SHOPLENS_RELOAD_INTERVAL seconds.
+    A broken newest version answers 409 reload_failed and the old one keeps serving.
+    """
     switched = resources().reload_index()
     live = resources().store.live
     return jsonify({"switched": switched, "version": live.name, "count": live.manifest.count})
 
 
 @bp.get("/status")
+@admin_operation(out.ConsoleStatus, operation_id="consoleStatus")
 def status():
-    """The live version, every kept version, the running job and the job history."""
+    """Console status
+
+    The live version, every kept version, the running re-index job and the job history.
+    """
     state = resources()
     root = Path(state.settings.index_dir)
     live = state.store.live
@@ -63,15 +81,17 @@ def status():
 
 
 @bp.get("/versions/<version>/skipped")
-def skipped_rows(version: str):
-    """Skipped catalog rows of a kept version, as JSON or (``?format=csv``) a CSV download.
+@admin_operation(out.SkippedRows, "not_found", "invalid_parameter", operation_id="skippedRows",
+                 media_alternative="text/csv")
+def skipped_rows(version: str, query: SkippedQuery):
+    """Skipped catalog rows of a kept version
 
-    :raise 404: not_found for a version that is not kept.
+    JSON rows, or with ``format=csv`` a CSV download. 404 not_found for a version that is not kept.
     """
     path = _version_dir(version) / "skipped.jsonl"
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] \
         if path.exists() else []
-    if request.args.get("format") == "csv":
+    if query.format == "csv":
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=["line", "product_id", "reason", "message"], extrasaction="ignore")
         writer.writeheader()
@@ -82,19 +102,29 @@ def skipped_rows(version: str):
 
 
 @bp.post("/rollback")
-def rollback():
-    """Make a kept version live again.  :raise 404: not_found.  :raise 409: reload_failed."""
-    body = request.get_json(silent=True) or {}
-    version = str(body.get("version", ""))
-    root = _version_dir(version).parent
-    switch_current(root, version)
+@admin_operation(out.LiveVersion, "not_found", "invalid_parameter", "reload_failed", operation_id="rollback")
+def rollback(json: RollbackBody):
+    """Make a kept version live again
+
+    JSON body ``{"version": "..."}`` naming a kept version (404 not_found otherwise); 409 reload_failed when
+    that version cannot be loaded.
+    """
+    if json is None:  # not a JSON body
+        raise ApiError("invalid_parameter", 'Send a JSON body {"version": "..."} with Content-Type application/json.')
+    root = _version_dir(json.version).parent
+    switch_current(root, json.version)
     resources().reload_index()
     return jsonify({"version": resources().store.live.name})
 
 
 @bp.post("/reindex")
+@admin_operation(out.JobStarted, "invalid_parameter", "job_running", status=202, operation_id="startReindex")
 def reindex():
-    """Start a re-index of the configured catalog in the background.  :raise 409: job_running."""
+    """Re-index the catalog in the background
+
+    Re-indexes the configured catalog source (SHOPLENS_CATALOG; 400 invalid_parameter when none is set),
+    one job at a time (409 job_running). Follow it with /admin/status.
+    """
     state = resources()
     settings = state.settings
     if not settings.catalog:
@@ -108,8 +138,12 @@ def reindex():
 
 
 @bp.post("/jobs/current/cancel")
+@admin_operation(out.Cancelling, "no_job", operation_id="cancelReindex")
 def cancel_job():
-    """Ask the running re-index to stop; the live version stays.  :raise 409: no_job."""
+    """Cancel the running re-index
+
+    The live version stays; 409 no_job when nothing is running.
+    """
     if not JobBoard(Path(resources().settings.index_dir)).request_cancel():
         raise ApiError("no_job", "No re-index is running.")
     return jsonify({"cancelling": True})

@@ -9,22 +9,26 @@ import os
 
 from flask import Blueprint, Response, request
 
+from app.api_requests import ThumbnailQuery
+from app.api_spec import LOADING, ApiResponses, api
 from app.errors import ApiError
-from app.params import parse_int
 from app.resources import resources
 from vision.images import ImageError, ImageLimits, load_image
 
 bp = Blueprint("catalog", __name__, url_prefix="/catalog")
-SIZES = (128, 256, 384, 512, 768)
-DEFAULT_SIZE = 384
 
 
 @bp.get("/images/<path:product_id>")
-def product_image(product_id: str):
-    """:raise 404: unknown_product.  :raise 400: invalid_parameter for a size not in SIZES."""
-    size = parse_int(request.args.get("size", str(DEFAULT_SIZE)), "size")
-    if size not in SIZES:
-        raise ApiError("invalid_parameter", f"size must be one of {', '.join(map(str, SIZES))}.")
+@api.validate(resp=ApiResponses("JPEG thumbnail; revalidate with If-None-Match", "invalid_parameter",
+                                "unknown_product", "not_found", *LOADING, media="image/jpeg",
+                                extra={304: "Not modified (the ETag matched)"}),
+              tags=["products"], operation_id="productImage")
+def product_image(product_id: str, query: ThumbnailQuery):
+    """Product thumbnail
+
+    The product's catalog image as a JPEG whose longest side is ``size``, cached by ETag.
+    """
+    size = int(query.size)
     product = resources().store.get(product_id)
     try:
         stat_key = _stat_key(product.image)

@@ -23,6 +23,7 @@ STATUS = {
     "invalid_image": 400,
     "invalid_parameter": 400,
     "missing_query": 400,
+    "malformed_request": 400,
     "unauthorized": 401,
     "admin_disabled": 403,
     "not_found": 404,
@@ -33,11 +34,14 @@ STATUS = {
     "no_job": 409,
     "image_too_large": 413,
     "payload_too_large": 413,
+    "uri_too_long": 414,
     "unsupported_media_type": 415,
     "image_too_small": 422,
     "no_face": 422,
     "rate_limited": 429,
+    "headers_too_large": 431,
     "internal_error": 500,
+    "unsupported_transfer_coding": 501,
     "index_not_ready": 503,
 }
 
@@ -61,8 +65,13 @@ class ApiError(Exception):
         return STATUS[self.code]
 
 
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    """The one error shape: ``{"error": {"code", "message"}}``."""
+    return {"error": {"code": code, "message": message}}
+
+
 def error_response(code: str, message: str, headers: dict[str, str] | None = None):
-    response = jsonify({"error": {"code": code, "message": message}})
+    response = jsonify(error_body(code, message))
     response.status_code = STATUS[code]
     response.headers.update(headers or {})
     return response

@@ -1,49 +1,33 @@
-"""Turn a try-on request's ``looks`` JSON into makeup layers, or raise a 4xx ``ApiError``."""
+"""Turn a try-on request's validated looks into makeup layers: catalog products become their shade."""
 
 from __future__ import annotations
 
-import json
+from typing import Callable, Sequence
 
+from app.api_requests import ColorLook, ProductLook
 from app.errors import ApiError
 from indexer.records import Product
 from vision.color import parse_hex
-from vision.looks import Finish, Layer, ProductType
+from vision.looks import Finish, Layer
 
 
-def parse_looks(raw: str | None, product_lookup, max_looks: int) -> list[tuple[Layer, Product | None]]:
-    """``looks`` JSON: a list of ``{"product_id", "intensity"?}`` or ``{"type", "color", "finish"?, "intensity"?}``.
+def look_layers(looks: Sequence[ProductLook | ColorLook], product_lookup: Callable[[str], Product],
+                max_looks: int) -> list[tuple[Layer, Product | None]]:
+    """One layer per look, with the catalog product it came from (None for an explicit colour).
 
-    :raise ApiError: invalid_parameter for malformed looks; unknown_product for an id not in the catalog.
+    :raise ApiError: invalid_parameter for too many looks or a product that is not a shade.
+    :raise UnknownProduct: (404 unknown_product) for an id not in the catalog.
     """
-    if raw is None or not raw.strip():
-        raise ApiError("invalid_parameter", "looks is required: a JSON list of products or colours to apply.")
-    try:
-        items = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
-        raise ApiError("invalid_parameter", "looks is not valid JSON.") from None
-    if not isinstance(items, list) or not items:
-        raise ApiError("invalid_parameter", "looks must be a non-empty JSON list.")
-    if len(items) > max_looks:
-        raise ApiError("invalid_parameter", f"At most {max_looks} looks per request, got {len(items)}.")
-    return [_look(item, number, product_lookup) for number, item in enumerate(items, start=1)]
+    if len(looks) > max_looks:
+        raise ApiError("invalid_parameter", f"At most {max_looks} looks per request, got {len(looks)}.")
+    return [_layer(look, product_lookup) for look in looks]
 
 
-def _look(item, number: int, product_lookup) -> tuple[Layer, Product | None]:
-    if not isinstance(item, dict):
-        raise ApiError("invalid_parameter", f"looks[{number}] must be an object.")
-    intensity = item.get("intensity", 1.0)
-    if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not 0 <= intensity <= 1:
-        raise ApiError("invalid_parameter", f"looks[{number}].intensity must be a number from 0 to 1.")
-    if "product_id" in item:
-        product = product_lookup(str(item["product_id"]))  # raises UnknownProduct
-        if product.product_type is None or not product.shade_hex:
-            raise ApiError("invalid_parameter", f"Product {product.id!r} is not a makeup shade that can be tried on.")
-        return Layer(product.product_type, parse_hex(product.shade_hex), product.finish or Finish.SATIN,
-                     float(intensity)), product
-    try:
-        return Layer.of(str(item.get("type", "")), str(item.get("color", "")), item.get("finish") or None,
-                        float(intensity)), None
-    except ValueError:
-        raise ApiError("invalid_parameter",
-                       f"looks[{number}] needs a product_id, or a type ({', '.join(ProductType)}), a color "
-                       f"#RRGGBB and optionally a finish ({', '.join(Finish)}).") from None
+def _layer(look: ProductLook | ColorLook, product_lookup: Callable[[str], Product]) -> tuple[Layer, Product | None]:
+    if isinstance(look, ColorLook):
+        return Layer(look.type, parse_hex(look.color), look.finish or Finish.SATIN, look.intensity), None
+    product = product_lookup(look.product_id)
+    if product.product_type is None or not product.shade_hex:
+        raise ApiError("invalid_parameter", f"Product {product.id!r} is not a makeup shade that can be tried on.")
+    return Layer(product.product_type, parse_hex(product.shade_hex), product.finish or Finish.SATIN,
+                 look.intensity), product

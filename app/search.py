@@ -5,43 +5,76 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, url_for
 
+from app import api_responses as out
+from app.api_requests import (
+    Crop,
+    Filters,
+    PhotoSearchForm,
+    SearchOptions,
+    SearchQuery,
+    TextSearch,
+    merged_search_options,
+)
+from app.api_spec import LOADING, UPLOAD_ERRORS, ApiResponses, api
 from app.errors import ApiError
-from app.params import Crop, SearchQuery, parse_filters, parse_k, parse_search
 from app.resources import resources
+from app.uploads import form_photo, uploaded_bytes
 from indexer.records import Product
 from indexer.stores.index_store import SearchHit
 from vision.images import load_image
 
 bp = Blueprint("search", __name__, url_prefix="/api/v1")
+SEARCH_ERRORS = (*UPLOAD_ERRORS, "missing_query", "rate_limited", *LOADING)
 
 
 @bp.post("/search")
-def search_by_image():
-    """Multipart ``image`` (plus optional ``q`` to mix in text).  :raise 4xx: see app.errors."""
-    query = parse_search(request.values, request.files, require_image=True)
-    return _run(query)
+@api.validate(resp=ApiResponses(out.SearchResults, *SEARCH_ERRORS), tags=["search"], operation_id="searchByPhoto")
+def search_by_image(query: SearchOptions, form: PhotoSearchForm):
+    """Products that look like a photo
+
+    Multipart ``image``, optionally mixed with text (``q``, weighted by ``text_weight``) and cut to ``crop``.
+    The other fields may be sent in the query string or in the form (not both). The photo must decode
+    (400 invalid_image, 415 unsupported_media_type), fit the byte and pixel limits (413) and have no side
+    under SHOPLENS_MIN_IMAGE_SIDE (422 image_too_small); a crop must keep at least 8x8 pixels inside it.
+    """
+    image = uploaded_bytes(form_photo(form))
+    options = merged_search_options(query, form)
+    return _run(SearchQuery(image=image, text=options.text, text_weight=options.text_weight,
+                            k=options.k, filters=options.search_filters(), crop=options.crop_box))
 
 
 @bp.get("/search")
-def search_by_text():
-    """``q`` text query.  :raise 400: missing_query."""
-    query = parse_search(request.args, None, require_image=False)
-    return _run(query)
+@api.validate(resp=ApiResponses(out.SearchResults, "missing_query", "invalid_parameter", "rate_limited", *LOADING),
+              tags=["search"], operation_id="searchByText")
+def search_by_text(query: TextSearch):
+    """Products matching a text query
+
+    ``q`` in any language CLIP reads ("red satin dress"), with the same filters as photo search.
+    """
+    text = query.q.strip()
+    return _run(SearchQuery(image=None, text=text, text_weight=1.0, k=query.k, filters=query.search_filters(),
+                            crop=None))
 
 
 @bp.get("/products/<path:product_id>")
+@api.validate(resp=ApiResponses(out.Product, "unknown_product", *LOADING), tags=["products"], operation_id="getProduct")
 def get_product(product_id: str):
-    """:raise 404: unknown_product."""
+    """One product"""
     return jsonify(product_json(resources().store.get(product_id)))
 
 
 @bp.get("/products/<path:product_id>/similar")
-def similar_products(product_id: str):
-    """:raise 404: unknown_product."""
+@api.validate(resp=ApiResponses(out.SearchResults, "unknown_product", "invalid_parameter", "rate_limited", *LOADING),
+              tags=["products"], operation_id="similarProducts")
+def similar_products(product_id: str, query: Filters):
+    """More like this
+
+    The products that look most like this one (never the product itself), with the usual filters.
+    """
     started = time.perf_counter()
-    hits = resources().store.similar(product_id, parse_k(request.args.get("k")), parse_filters(request.args))
+    hits = resources().store.similar(product_id, query.k, query.search_filters())
     return _results(hits, started)
 
 

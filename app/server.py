@@ -21,7 +21,7 @@ class GunicornServer(BaseApplication):
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.worker_count(),
             "threads": settings.threads,
-            "worker_class": "gthread",
+            "worker_class": "app.gunicorn_worker.JsonErrorWorker",  # gthread, JSON errors
             "timeout": settings.timeout,
             "graceful_timeout": 30,
             "keepalive": 5,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from indexer.values import parse_yes_no
 from vision.embedder import EmbedderConfig
 from vision.images import ImageLimits
 
@@ -168,12 +169,7 @@ def _parse(spec: dataclasses.Field, raw: str, label: str) -> Any:
 def parse_value(kind: type, raw: str) -> Any:
     """Parse a string the way both env vars and flags spell values."""
     if kind is bool:
-        lowered = raw.strip().lower()
-        if lowered in ("1", "true", "yes", "on"):
-            return True
-        if lowered in ("0", "false", "no", "off", ""):
-            return False
-        raise ValueError("expected true/false")
+        return bool(parse_yes_no(raw))  # blank: off
     if kind is int:
         return int(raw)
     if kind is float:

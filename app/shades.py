@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
-from app.params import parse_k
+from app import api_responses as out
+from app.api_requests import PhotoForm, ShadeMatchQuery
+from app.api_spec import LOADING, UPLOAD_ERRORS, ApiResponses, api
 from app.resources import resources
 from app.search import product_json
 from app.tryon import NO_STORE
-from app.uploads import uploaded_image
+from app.uploads import form_photo, uploaded_image
 from vision.color import lab_to_rgb, to_hex
 from vision.looks import ProductType
 from vision.shades import ShadeCandidate, lip_color, rank_shades, skin_tone
@@ -19,10 +21,16 @@ BASE_TYPES = (ProductType.FOUNDATION, ProductType.CONCEALER)
 
 
 @bp.post("/face/analyze")
-def analyze_face():
-    """Skin tone of every face and the closest foundation/concealer shades.  :raise 422: no_face."""
+@api.validate(resp=ApiResponses(out.FaceAnalysis, *UPLOAD_ERRORS, "no_face", "rate_limited", *LOADING),
+              tags=["shades"], operation_id="analyzeFace")
+def analyze_face(form: PhotoForm):
+    """Skin tone and foundation shades
+
+    For every face: skin tone (CIELAB, ITA, Monk step, undertone, confidence) and the closest foundation
+    and concealer shades of the catalog. A face must be visible (422 no_face).
+    """
     state = resources()
-    image = uploaded_image(request.files, state.settings.image_limits())
+    image = uploaded_image(form_photo(form), state.settings.image_limits())
     pixels = np.asarray(image)
     faces = state.landmarker.detect(image)
     candidates = _catalog_shades(BASE_TYPES)
@@ -36,14 +44,20 @@ def analyze_face():
 
 
 @bp.post("/shades/match")
-def match_lipstick():
-    """The lip colour of the (largest) face and the closest catalog lipsticks.  :raise 422: no_face."""
+@api.validate(resp=ApiResponses(out.LipstickMatches, *UPLOAD_ERRORS, "no_face", "rate_limited", *LOADING),
+              tags=["shades"], operation_id="matchLipstick")
+def match_lipstick(query: ShadeMatchQuery, form: PhotoForm):
+    """Find this lipstick
+
+    The lip colour of the largest face in any photo and the closest catalog lipsticks, closest first.
+    A face must be visible (422 no_face).
+    """
     state = resources()
-    image = uploaded_image(request.files, state.settings.image_limits())
+    image = uploaded_image(form_photo(form), state.settings.image_limits())
     face = state.landmarker.detect(image)[0]
     lab = lip_color(np.asarray(image), face)
     candidates = _catalog_shades((ProductType.LIPSTICK,))
-    matches = rank_shades(lab, list(candidates), limit=parse_k(request.args.get("k"), default=5, maximum=20))
+    matches = rank_shades(lab, list(candidates), limit=query.k)
     return jsonify({"lip_color": to_hex(lab_to_rgb(lab)), "lab": [round(float(v), 2) for v in lab],
                     "matches": [_with_distance(candidates[m.candidate], m.delta_e) for m in matches]}), 200, NO_STORE
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from PIL import Image
 
-from app.errors import ApiError
-from app.look_params import parse_looks
+from app import api_responses as out
+from app.api_requests import PhotoForm, TryOnForm, TryOnQuery
+from app.api_spec import LOADING, UPLOAD_ERRORS, ApiResponses, api
+from app.look_params import look_layers
 from app.resources import resources
 from app.search import product_json
-from app.uploads import uploaded_image
+from app.uploads import form_photo, uploaded_image
 from vision.face import Face
 from vision.makeup import render_look
 from vision.regions import index_sets
@@ -27,17 +29,22 @@ JPEG_QUALITY = 90
 
 
 @bp.post("/tryon")
-def try_on():
-    """Multipart ``image`` + ``looks`` JSON -> the made-up photo as JPEG, same size as the upload.
+@api.validate(resp=ApiResponses("The photo with the look applied, same size as the upload (never stored)",
+                                *UPLOAD_ERRORS, "unknown_product", "no_face", "rate_limited", *LOADING,
+                                media="image/jpeg"), tags=["try-on"], operation_id="tryOn")
+def try_on(query: TryOnQuery, form: TryOnForm):
+    """Makeup on the shopper's own photo
 
-    :raise 422: no_face.  :raise 404: unknown_product.  :raise 400: invalid_parameter.
+    Multipart ``image`` and ``looks``; the result is a JPEG with an ``X-Faces`` header (faces made up).
+    A face must be visible (422 no_face); a product look must name a catalog product with a shade
+    (404 unknown_product, 400 invalid_parameter); at most SHOPLENS_MAX_LOOKS looks. ``faces`` may come in
+    the form or the query string.
     """
     state = resources()
-    looks = parse_looks(request.form.get("looks"), _product_lookup, state.settings.max_looks)
-    which = request.form.get("faces", request.args.get("faces", "all"))
-    if which not in ("all", "largest"):
-        raise ApiError("invalid_parameter", "faces must be 'all' or 'largest'.")
-    pixels = np.array(uploaded_image(request.files, state.settings.image_limits()))  # one writable copy
+    image = form_photo(form)
+    looks = look_layers(form.looks, _product_lookup, state.settings.max_looks)
+    which = form.faces or query.faces or "all"
+    pixels = np.array(uploaded_image(image, state.settings.image_limits()))  # one writable copy
     faces = state.landmarker.detect(pixels)
     if which == "largest":
         faces = faces[:1]
@@ -50,18 +57,28 @@ def try_on():
 
 
 @bp.post("/face/landmarks")
-def face_landmarks():
-    """Faces with their box and named region polygons (pixels of the upright photo).  :raise 422: no_face."""
+@api.validate(resp=ApiResponses(out.FaceLandmarks, *UPLOAD_ERRORS, "no_face", "rate_limited", *LOADING),
+              tags=["try-on"], operation_id="faceLandmarks")
+def face_landmarks(form: PhotoForm):
+    """Face regions for live rendering in the app
+
+    Each face's box and named region polygons (lips, eyes, cheeks...) in pixels of the upright photo.
+    A face must be visible (422 no_face).
+    """
     state = resources()
-    image = uploaded_image(request.files, state.settings.image_limits())
+    image = uploaded_image(form_photo(form), state.settings.image_limits())
     faces = state.landmarker.detect(image)
     body = {"width": image.width, "height": image.height, "faces": [face_json(face) for face in faces]}
     return jsonify(body), 200, NO_STORE
 
 
 @bp.get("/tryon/products")
+@api.validate(resp=ApiResponses(out.MakeupShades, *LOADING), tags=["try-on"], operation_id="makeupShades")
 def makeup_products():
-    """The catalog's makeup shades that can be tried on, grouped by product type."""
+    """The catalog's makeup shades
+
+    Every product that can be tried on (a makeup type and a shade), grouped by product type.
+    """
     live = resources().store.live
     groups: dict[str, list[dict]] = {}
     for product in live.products:

@@ -7,7 +7,7 @@ keeps every part in RAM instead. The body size is bounded by ``MAX_CONTENT_LENGT
 from __future__ import annotations
 
 import io
-from typing import Mapping
+from typing import Any
 
 from flask import Request
 from PIL import Image
@@ -22,23 +22,27 @@ class InMemoryRequest(Request):
         return io.BytesIO()
 
 
-def uploaded_bytes(files: Mapping[str, FileStorage] | None, field: str = "image") -> bytes:
+def form_photo(form: Any) -> FileStorage:
+    """The ``image`` of a validated upload form.  :raise ApiError: missing_image when the body was no form."""
+    if form is None:  # a JSON, text or empty body: spectree validated no form
+        raise ApiError("missing_image", "Upload a photo in the multipart field 'image'.")
+    return form.image
+
+
+def uploaded_bytes(upload: FileStorage) -> bytes:
     """The bytes of an uploaded file, read into memory (never spooled to disk: see ``InMemoryRequest``).
 
-    :raise ApiError: missing_image when the field is absent.
+    :raise ApiError: empty_image for a file of 0 bytes.
     """
-    upload = files.get(field) if files else None
-    if upload is None:
-        raise ApiError("missing_image", f"Upload a photo in the multipart field {field!r}.")
     data = upload.read()
     if not data:
-        raise ApiError("empty_image", f"The uploaded file in {field!r} is empty.")
+        raise ApiError("empty_image", f"The uploaded file in {upload.name or 'image'!r} is empty.")
     return data
 
 
-def uploaded_image(files: Mapping[str, FileStorage] | None, limits: ImageLimits, field: str = "image") -> Image.Image:
+def uploaded_image(upload: FileStorage, limits: ImageLimits) -> Image.Image:
     """The uploaded photo, decoded by the one safe loader.
 
-    :raise ApiError: missing_image / empty_image.  :raise vision.images.ImageError: for a bad image.
+    :raise ApiError: empty_image.  :raise vision.images.ImageError: for a bad image.
     """
-    return load_image(uploaded_bytes(files, field), limits)
+    return load_image(uploaded_bytes(upload), limits)

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app
 
+from app.api_spec import ApiResponses, api
+
 bp = Blueprint("web", __name__)
 
 
 @bp.get("/")
+@api.validate(resp=ApiResponses("HTML", media="text/html"), tags=["pages"], operation_id="shopperPage")
 def index_page():
+    """The shopper's page: photo search, text search and try-on"""
     return _page("index.html")
 
 
 @bp.get("/admin")
+@api.validate(resp=ApiResponses("HTML", media="text/html"), tags=["pages"], operation_id="consolePage")
 def console_page():
-    """The merchandiser console; it holds no data itself and asks for the admin token."""
+    """The merchandiser console
+
+    A static page: it holds no data itself and asks for the admin token.
+    """
     return _page("admin.html")
 
 

@@ -216,5 +216,31 @@ def test_openapi_describes_every_route_and_nothing_else(app, client):
         path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
         routed |= {(path, method) for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert described == routed
-    codes = set(document["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"])
-    assert codes == set(STATUS)
+    assert set(document["components"]["schemas"]["ErrorCode"]["enum"]) == set(STATUS)
+    operations = [operation for item in document["paths"].values() for operation in item.values()]
+    assert all(operation["tags"] and operation["operationId"] for operation in operations)
+    assert len({operation["operationId"] for operation in operations}) == len(operations)
+
+
+@pytest.mark.parametrize("query", ["q=dress&max_price=10&max_price=20", "q=dress&k=3&k=3", "q=a&q=b",
+                                   "q=dress&in_stock=yes&in_stock=no"])
+def test_a_repeated_parameter_is_refused(client, query):
+    response = client.get(f"/api/v1/search?{query}")
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] in ("invalid_parameter", "missing_query") and "more than once" in error["message"]
+
+
+def test_a_query_over_its_documented_length_is_refused(client):
+    response = client.get("/api/v1/search?q=" + "a" * 501)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_parameter"
+    assert client.get("/api/v1/search?q=" + "a" * 500).status_code == 200
+
+
+def test_photo_search_fields_in_the_query_or_the_form_but_not_both(client):
+    photo = encode(gradient_image(), "PNG")
+    in_query = client.post("/api/v1/search?k=2", data={"image": (io.BytesIO(photo), "a.png")})
+    in_form = client.post("/api/v1/search", data={"image": (io.BytesIO(photo), "a.png"), "k": "2"})
+    assert len(in_query.get_json()["results"]) == len(in_form.get_json()["results"]) == 2
+    both = client.post("/api/v1/search?k=2", data={"image": (io.BytesIO(photo), "a.png"), "k": "2"})
+    assert both.status_code == 400 and "both in the query string and in the form" in both.get_json()["error"]["message"]

@@ -157,3 +157,23 @@ def test_console_page_is_served(console):
     with console[0].get("/admin") as page:
         assert page.status_code == 200 and b"merchandiser console" in page.data
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("body", [[{"version": "v1"}], 5, "v1", None, {"version": ""}, {"version": 7}, {}])
+def test_rollback_refuses_a_body_that_is_not_a_version_object(console, body):
+    client, _, _ = console
+    response = client.post("/api/v1/admin/rollback", json=body, headers=AUTH)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_parameter"
+
+
+def test_rollback_refuses_a_body_that_is_not_json(console):
+    response = console[0].post("/api/v1/admin/rollback", data="version=v1", headers=AUTH,
+                               content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_parameter"
+
+
+def test_skipped_report_refuses_an_unknown_format(console):
+    client, _, _ = console
+    version = client.get("/api/v1/admin/status", headers=AUTH).get_json()["live"]["version"]
+    response = client.get(f"/api/v1/admin/versions/{version}/skipped?format=xlsx", headers=AUTH)
+    assert response.status_code == 400 and "format" in response.get_json()["error"]["message"]

@@ -144,3 +144,61 @@ def test_reduced_decode_keeps_enough_pixels():
     data = encode(gradient_image(1600, 1200), "JPEG")
     image = load_image(data, max_side=224)
     assert min(image.size) >= 224 and image.size[0] < 1600
+
+
+# Phones' own formats: iPhones store HEIC, newer Androids and browsers AVIF. pillow-heif makes HEIC here;
+# Pillow writes AVIF itself.
+PHONE_FORMATS = ["HEIF", "AVIF"]
+
+
+def phone_photo(image: Image.Image, fmt: str, **save_args) -> bytes:
+    if fmt == "HEIF":
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()  # the encoder; load_image registers the decoder on its own
+    return encode(image, fmt, quality=92, **save_args)
+
+
+@pytest.mark.parametrize("fmt", PHONE_FORMATS)
+def test_phone_formats_load(fmt):
+    data = phone_photo(gradient_image(120, 80), fmt)
+    out = load_image(data)
+    assert out.mode == "RGB" and out.size == (120, 80)
+    difference = np.abs(np.asarray(out, np.int16) - np.asarray(gradient_image(120, 80), np.int16)).mean()
+    assert difference < 8
+
+
+@pytest.mark.parametrize("fmt", PHONE_FORMATS)
+@pytest.mark.parametrize("orientation, sensor_rotation", [(6, 90), (8, -90)])
+def test_phone_formats_come_out_upright(fmt, orientation, sensor_rotation):
+    upright = gradient_image(96, 64)
+    stored = upright.rotate(sensor_rotation, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    out = load_image(phone_photo(stored, fmt, exif=exif.tobytes()))
+    assert out.size == upright.size
+    difference = np.abs(np.asarray(out, np.int16) - np.asarray(upright, np.int16)).mean()
+    assert difference < 8
+
+
+@pytest.mark.parametrize("fmt", PHONE_FORMATS)
+def test_phone_formats_keep_the_pixel_limit(fmt):
+    # a flat 2000x1500 picture compresses to a few hundred bytes: the shape of a decompression bomb
+    data = phone_photo(Image.new("RGB", (2000, 1500), (200, 40, 60)), fmt)
+    assert len(data) < 20_000
+    with pytest.raises(ImageTooLarge, match="pixels"):
+        load_image(data, ImageLimits(max_pixels=1_000_000))
+    with pytest.raises(ImageTooLarge, match="bytes"):
+        load_image(data, ImageLimits(max_bytes=len(data) - 1))
+
+
+@pytest.mark.parametrize("fmt", PHONE_FORMATS)
+def test_truncated_phone_formats_are_corrupt(fmt):
+    data = phone_photo(gradient_image(256, 256), fmt)
+    with pytest.raises((CorruptImage, UnsupportedImageType)):
+        load_image(data[: len(data) // 2])
+
+
+def test_unsupported_message_lists_the_phone_formats():
+    with pytest.raises(UnsupportedImageType, match="HEIC/HEIF or AVIF"):
+        load_image(b"%PDF-1.4 not a photo")

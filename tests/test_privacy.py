@@ -108,5 +108,7 @@ def test_serve_never_runs_in_debug_mode(makeup_app, makeup_index):
 
     assert makeup_app.debug is False
     server = GunicornServer(make_settings(makeup_index))
-    assert server.cfg.reload is False and server.cfg.worker_class_str == "gthread"
+    from gunicorn.workers.gthread import ThreadWorker
+
+    assert server.cfg.reload is False and issubclass(server.cfg.worker_class, ThreadWorker)
     assert "%(U)s" in server.cfg.access_log_format  # path only: no query string in access logs

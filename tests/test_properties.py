@@ -1,4 +1,4 @@
-"""Property-based tests: the parameter parsers and the image loader never fail in an unplanned way."""
+"""Property-based tests: the request models and the image loader never fail in an unplanned way."""
 
 from __future__ import annotations
 
@@ -9,19 +9,30 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from pydantic import ValidationError
+from werkzeug.datastructures import FileStorage
 
+from app.api_requests import MAX_K, Filters, SearchOptions, TryOnForm
+from app.api_spec import error_for
 from app.errors import ApiError
-from app.look_params import parse_looks
-from app.params import MAX_K, parse_bool, parse_crop, parse_filters, parse_fraction, parse_k, parse_price
+from app.look_params import look_layers
 from vision.images import ImageError, ImageLimits, load_image
 
 TEXT = st.text(max_size=40) | st.from_regex(r"-?[0-9]{0,25}(\.[0-9]{0,5})?(e[+-]?[0-9]{1,4})?", fullmatch=True)
 
 
+def parse(model, data):
+    """Validate as the API does: a model instance, or the ApiError the client would get."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ApiError(*error_for(error.errors(include_url=False))) from None
+
+
 @given(TEXT)
 def test_k_is_in_range_or_a_400(raw):
     try:
-        k = parse_k(raw)
+        k = parse(Filters, {"k": raw}).k
     except ApiError as error:
         assert error.code == "invalid_parameter"
     else:
@@ -31,7 +42,7 @@ def test_k_is_in_range_or_a_400(raw):
 @given(TEXT)
 def test_prices_are_finite_and_non_negative_or_a_400(raw):
     try:
-        price = parse_price(raw, "min_price")
+        price = parse(Filters, {"min_price": raw}).min_price
     except ApiError as error:
         assert error.code == "invalid_parameter"
     else:
@@ -41,17 +52,17 @@ def test_prices_are_finite_and_non_negative_or_a_400(raw):
 @given(TEXT)
 def test_fractions_stay_in_zero_one(raw):
     try:
-        value = parse_fraction(raw, "text_weight", 0.5)
-    except ApiError:
-        pass
+        value = parse(SearchOptions, {"text_weight": raw}).text_weight
+    except ApiError as error:
+        assert error.code == "invalid_parameter"
     else:
         assert 0.0 <= value <= 1.0
 
 
-@given(TEXT)
-def test_bool_is_a_bool_none_or_a_400(raw):
+@given(TEXT | st.sampled_from(["TRUE", " yes ", "No", "0", "on", "off", ""]))
+def test_in_stock_is_a_bool_or_a_400(raw):
     try:
-        assert parse_bool(raw, "in_stock") in (True, False, None)
+        assert parse(Filters, {"in_stock": raw}).in_stock in (True, False)
     except ApiError as error:
         assert error.code == "invalid_parameter"
 
@@ -60,7 +71,7 @@ def test_bool_is_a_bool_none_or_a_400(raw):
     lambda parts: ",".join(map(str, parts))))
 def test_crop_is_a_positive_box_or_a_400(raw):
     try:
-        crop = parse_crop(raw)
+        crop = parse(SearchOptions, {"crop": raw}).crop_box
     except ApiError as error:
         assert error.code == "invalid_parameter"
     else:
@@ -71,12 +82,22 @@ def test_crop_is_a_positive_box_or_a_400(raw):
                                         "in_stock"]), TEXT))
 def test_filters_parse_or_raise_400(args):
     try:
-        filters = parse_filters(args)
+        filters = parse(Filters, args).search_filters()
     except ApiError as error:
         assert error.code == "invalid_parameter"
     else:
         if filters.min_price is not None and filters.max_price is not None:
             assert filters.min_price <= filters.max_price
+
+
+@given(st.lists(TEXT, min_size=2, max_size=3))
+def test_a_repeated_parameter_is_refused_by_name(values):
+    try:
+        parse(Filters, {"k": values})
+    except ApiError as error:
+        assert error.code == "invalid_parameter" and "k is given more than once" in error.message
+    else:
+        raise AssertionError("a repeated k was accepted")
 
 
 JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=10),
@@ -93,7 +114,8 @@ def test_looks_are_layers_or_a_4xx(value):
         raise UnknownProduct(product_id)
 
     try:
-        layers = parse_looks(json.dumps(value), lookup, max_looks=8)
+        form = parse(TryOnForm, {"image": FileStorage(io.BytesIO(b"x"), "x.jpg"), "looks": json.dumps(value)})
+        layers = look_layers(form.looks, lookup, max_looks=8)
     except (ApiError, UnknownProduct):
         pass
     else:

@@ -119,3 +119,27 @@ def test_the_same_request_gives_the_same_bytes(client):
     looks = [{"type": "lipstick", "color": "#C41E3A", "finish": "shimmer"}, {"type": "blush", "color": "#F1A7B5"}]
     first, second = tryon(client, ASTRONAUT_JPEG, looks), tryon(client, ASTRONAUT_JPEG, looks)
     assert first.status_code == 200 and first.data == second.data
+
+
+@pytest.mark.parametrize("fmt, filename", [("HEIF", "IMG_0001.HEIC"), ("AVIF", "photo.avif")])
+@pytest.mark.parametrize("path, fields", [
+    ("/api/v1/search", {}),
+    ("/api/v1/tryon", {"looks": json.dumps([{"type": "lipstick", "color": "#C41E3A"}])}),
+    ("/api/v1/face/landmarks", {}),
+    ("/api/v1/face/analyze", {}),
+    ("/api/v1/shades/match", {}),
+])
+def test_phone_photos_on_every_image_endpoint(client, fmt, filename, path, fields):
+    """An iPhone HEIC or an AVIF photo, stored turned on its side with an EXIF orientation, as phones do."""
+    from tests.test_images import phone_photo
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = phone_photo(astronaut().resize((400, 300)).rotate(90, expand=True), fmt, exif=exif.tobytes())
+    response = client.post(path, data={"image": (io.BytesIO(stored), filename), **fields})
+    assert response.status_code == 200, response.get_json()
+    if path == "/api/v1/tryon":
+        assert Image.open(io.BytesIO(response.data)).size == (400, 300)
+    if path == "/api/v1/face/landmarks":
+        assert (response.get_json()["width"], response.get_json()["height"]) == (400, 300)
+        assert len(response.get_json()["faces"]) == 1

@@ -6,6 +6,7 @@ limits, the format allow-list and the EXIF/mode normalisation are enforced in ex
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Raster formats a phone, a browser or a shop platform produces. Anything else (SVG, PDF, EPS, ICO
-# tricks, PSD...) is refused before decoding, because exotic decoders are where the parser bugs live.
-ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")  # JPEG's opener also yields MPO
+# Raster formats a phone, a browser or a shop platform produces (HEIF: iPhone photos, through pillow-heif;
+# AVIF: Pillow's own decoder). Anything else (SVG, PDF, EPS, ICO tricks, PSD...) is refused before
+# decoding, because exotic decoders are where the parser bugs live.
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF")  # JPEG's opener also yields MPO
+FORMAT_NAMES = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF or AVIF"
 
 
 class ImageError(ValueError):
@@ -90,6 +93,7 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits(), *, max_side: in
 
 def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
     """Read only the header: format and size are checked before any pixel is decoded."""
+    _register_heif()
     try:
         with warnings.catch_warnings(record=True) as caught:
             # Pillow's own bomb guard is a process-wide setting; ours is the per-call pixel limit below.
@@ -97,7 +101,7 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
     except UnidentifiedImageError as exc:
         raise UnsupportedImageType(
-            "The file is not a supported image; send a JPEG, PNG, WebP, GIF, BMP or TIFF photo."
+            f"The file is not a supported image; send a {FORMAT_NAMES} photo."
         ) from exc
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"The image has too many pixels ({_reason(exc)}).") from exc
@@ -110,6 +114,15 @@ def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
             f"The image is {width}x{height} pixels; the limit is {limits.max_pixels:,} pixels in all."
         )
     return image
+
+
+@functools.cache
+def _register_heif() -> None:
+    """pillow-heif's opener, registered on first use. It applies the HEIF rotation (irot/imir) while
+    decoding and resets the EXIF orientation to 1, so ``exif_transpose`` below never turns a photo twice."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def _refuse_truncation(caught: list[warnings.WarningMessage]) -> None:

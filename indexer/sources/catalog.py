@@ -19,12 +19,13 @@ from urllib.parse import urlsplit
 
 from indexer.records import Product, SkippedRow
 from indexer.sources import feeds
+from indexer.values import parse_yes_no
 from vision.color import parse_hex, to_hex
 from vision.looks import Finish, ProductType
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-_TRUE = frozenset({"1", "true", "yes", "y", "in stock", "in_stock"})
-_FALSE = frozenset({"0", "false", "no", "n", "out of stock", "out_of_stock"})
+# availability words some exports write instead of yes/no
+_AVAILABILITY = {"in stock": True, "in_stock": True, "out of stock": False, "out_of_stock": False}
 
 
 class CatalogError(ValueError):
@@ -151,12 +152,14 @@ def _price(value: str, line: int) -> float | None:
 
 
 def _in_stock(value: str, line: int) -> bool:
-    lowered = value.lower()
-    if not lowered or lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise RowError("bad_in_stock", f"line {line}: in_stock {value!r} must be true/false")
+    """Blank means in stock: most catalogs only mark what has sold out."""
+    if value.lower() in _AVAILABILITY:
+        return _AVAILABILITY[value.lower()]
+    try:
+        answer = parse_yes_no(value)
+    except ValueError:
+        raise RowError("bad_in_stock", f"line {line}: in_stock {value!r} must be true/false") from None
+    return True if answer is None else answer
 
 
 def _shade(value: str, line: int) -> str:

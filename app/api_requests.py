@@ -1,0 +1,233 @@
+"""What each endpoint accepts, declared once: these models validate requests and write the OpenAPI
+document's parameters and request bodies (``app.api_spec``), so the two cannot drift apart.
+
+A constraint a schema cannot state (the photo must decode, a face must be visible, min_price <= max_price)
+is enforced by the view and said in words in the operation's description and its 4xx responses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Json,
+    Tag,
+    model_validator,
+)
+from spectree.model_adapter.pydantic_adapter import BaseFile
+from werkzeug.datastructures import FileStorage
+
+from app.errors import ApiError
+from indexer.stores.filters import SearchFilters
+from indexer.values import parse_yes_no
+from vision.images import FORMAT_NAMES
+from vision.looks import Finish, ProductType
+
+DEFAULT_K = 20
+MAX_K = 100
+MAX_QUERY_CHARS = 500
+MAX_FILTER_CHARS = 200
+DEFAULT_TEXT_WEIGHT = 0.5
+MAX_SHADE_MATCHES = 20
+CROP_PATTERN = r"^\d{1,9},\d{1,9},[1-9]\d{0,8},[1-9]\d{0,8}$"
+HEX_PATTERN = r"^\s*#?[0-9A-Fa-f]{6}\s*$"
+
+
+def _one_upload(value: Any) -> FileStorage:
+    if isinstance(value, list):
+        raise ValueError("send one file in this field, not several")
+    if not isinstance(value, FileStorage):
+        raise ValueError("must be a file part of a multipart/form-data body")
+    return value
+
+
+def _yes_no(value: Any) -> Any:
+    return parse_yes_no(value) if isinstance(value, str) else value
+
+
+Upload = Annotated[BaseFile, AfterValidator(_one_upload)]
+ResultCount = Annotated[int, Field(ge=1, le=MAX_K, description="Number of results.")]
+TextWeight = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, description="0: the photo only, 1: the text only.")]
+YesNo = Annotated[bool, BeforeValidator(_yes_no)]
+Photo = Field(description=f"The photo: {FORMAT_NAMES}; EXIF orientation is applied. Limits: "
+                          "SHOPLENS_MAX_UPLOAD_BYTES bytes, SHOPLENS_MAX_PIXELS pixels, each side at least "
+                          "SHOPLENS_MIN_IMAGE_SIDE pixels.")
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A box in pixels of the upright (EXIF-corrected) image."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A validated search, whatever endpoint it came from."""
+
+    image: bytes | None
+    text: str | None
+    text_weight: float
+    k: int
+    filters: SearchFilters
+    crop: Crop | None
+
+
+class ApiModel(BaseModel):
+    # Unknown fields are ignored, as before (cache busters, analytics tags); a typo'd filter does nothing.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ThumbnailSize(IntEnum):
+    S128 = 128
+    S256 = 256
+    S384 = 384
+    S512 = 512
+    S768 = 768
+
+
+class Filters(ApiModel):
+    """``k`` and the catalog filters shared by every search; absent filters are None."""
+
+    k: ResultCount = DEFAULT_K
+    category: str = Field(None, max_length=MAX_FILTER_CHARS, description="Only this category (case-insensitive).")
+    brand: str = Field(None, max_length=MAX_FILTER_CHARS, description="Only this brand (case-insensitive).")
+    product_type: ProductType = Field(None, description="Only this makeup type.")
+    min_price: float = Field(None, ge=0, allow_inf_nan=False, description="Lowest price (at most max_price).")
+    max_price: float = Field(None, ge=0, allow_inf_nan=False, description="Highest price.")
+    in_stock: YesNo = Field(None, description="Only products in (true) or out of (false) stock.")
+
+    @model_validator(mode="after")
+    def _price_range(self) -> Filters:
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise ValueError("min_price is larger than max_price")
+        return self
+
+    def search_filters(self) -> SearchFilters:
+        return SearchFilters(category=_blank_is_none(self.category), brand=_blank_is_none(self.brand),
+                             product_type=self.product_type.value if self.product_type else None,
+                             min_price=self.min_price, max_price=self.max_price, in_stock=self.in_stock)
+
+
+class SearchOptions(Filters):
+    """What a photo search takes besides the photo, in the query string or in the form.
+
+    ``k`` and ``text_weight`` have no schema default here: a generated client sends a field's default, and
+    one sent in both places is refused, so each place leaves them unset and ``merged_search_options``
+    fills the defaults.
+    """
+
+    k: ResultCount = Field(None, description=f"Number of results (default {DEFAULT_K}).")
+    q: str = Field(None, max_length=MAX_QUERY_CHARS, description='Text to mix in ("but in green").',
+                   examples=["but in green"])
+    text_weight: TextWeight = Field(None, description=f"0: the photo only, 1: the text only (default "
+                                                      f"{DEFAULT_TEXT_WEIGHT}).")
+    crop: str = Field(None, pattern=CROP_PATTERN,
+                      description="x,y,w,h in pixels of the upright photo; the box must start inside the photo "
+                                  "and keep at least 8x8 pixels of it.", examples=["40,60,300,420"])
+
+
+    @property
+    def text(self) -> str | None:
+        return (self.q or "").strip() or None
+
+    @property
+    def crop_box(self) -> Crop | None:
+        return Crop(*map(int, self.crop.split(","))) if self.crop else None
+
+
+class TextSearch(SearchOptions):
+    """A text search; text_weight and crop are checked as for a photo search but have nothing to act on."""
+
+    k: ResultCount = DEFAULT_K
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
+                   description='Text query ("red satin dress"); not only spaces.',
+                   examples=["red satin dress"])
+
+
+class PhotoSearchForm(SearchOptions):
+    image: Upload = Photo
+
+
+def merged_search_options(query: SearchOptions, form: PhotoSearchForm) -> SearchOptions:
+    """A photo search's fields may come in the query string or in the form, as ``curl -F image=@x 'url?k=5'``
+    sends them; the same field in both is refused rather than silently picking one.
+
+    :raise ApiError: invalid_parameter.
+    """
+    in_form = form.model_fields_set - {"image"}
+    if both := sorted(query.model_fields_set & in_form):
+        raise ApiError("invalid_parameter", f"{', '.join(both)} given both in the query string and in the form.")
+    values = {"k": DEFAULT_K, "text_weight": DEFAULT_TEXT_WEIGHT,
+              **query.model_dump(include=query.model_fields_set), **form.model_dump(include=in_form)}
+    return SearchOptions.model_validate(values)
+
+
+class PhotoForm(ApiModel):
+    image: Upload = Photo
+
+
+class ProductLook(ApiModel):
+    product_id: str = Field(max_length=500, description="A catalog product with a product_type and a shade_hex.")
+    intensity: float = Field(1.0, ge=0, le=1, strict=True, description="0: photo unchanged, 1: full shade.")
+
+
+class ColorLook(ApiModel):
+    type: ProductType
+    color: str = Field(pattern=HEX_PATTERN, description="#RRGGBB (the # is optional).")
+    finish: Finish = Field(None)
+    intensity: float = Field(1.0, ge=0, le=1, strict=True, description="0: photo unchanged, 1: full shade.")
+
+
+def _look_kind(value: Any) -> str:
+    """A look naming a product is that product's shade, whatever else it says (as before)."""
+    return "product" if isinstance(value, dict) and "product_id" in value or hasattr(value, "product_id") else "color"
+
+
+Look = Annotated[Annotated[ProductLook, Tag("product")] | Annotated[ColorLook, Tag("color")],
+                 Discriminator(_look_kind)]
+Faces = Literal["all", "largest"]
+
+
+class TryOnQuery(ApiModel):
+    faces: Faces = Field(None, description="Make up every face (all, the default) or only the largest.")
+
+
+class TryOnForm(TryOnQuery):
+    image: Upload = Photo
+    looks: Json[Annotated[list[Look], Field(min_length=1)]] = Field(
+        description='JSON list of {"product_id", "intensity"?} or {"type", "color": "#RRGGBB", "finish"?, '
+                    '"intensity"?}; at most SHOPLENS_MAX_LOOKS (8 by default) layers.',
+        examples=['[{"type": "lipstick", "color": "#C41E3A", "finish": "gloss"}]'])
+
+
+class ShadeMatchQuery(ApiModel):
+    k: int = Field(5, ge=1, le=MAX_SHADE_MATCHES, description="Number of matching lipsticks.")
+
+
+class ThumbnailQuery(ApiModel):
+    size: ThumbnailSize = Field(ThumbnailSize.S384, description="Longest side in pixels.")
+
+
+class SkippedQuery(ApiModel):
+    format: Literal["json", "csv"] = Field("json", description="json rows, or a CSV download.")
+
+
+class RollbackBody(ApiModel):
+    version: str = Field(min_length=1, max_length=200, description="A kept version, as listed by /admin/status.",
+                         examples=["v20261124-101500-123456"])
+
+
+def _blank_is_none(value: str | None) -> str | None:
+    return (value or "").strip() or None

@@ -1,0 +1,181 @@
+"""What each endpoint answers, declared once: the OpenAPI document's response schemas come from these
+models, and responses are checked against them (a view that drifts from its model fails loudly in tests).
+
+The views build plain dicts (``product_json`` ...) for speed; these models describe those dicts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.errors import STATUS
+from app.jobs import JobState
+from vision.looks import Finish, ProductType
+
+# The error codes are generated from the one error table, so the document lists exactly what can happen.
+ErrorCode = StrEnum("ErrorCode", {code: code for code in STATUS})
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(Response):
+    code: ErrorCode = Field(description="Stable, machine-readable; clients switch on it.")
+    message: str = Field(description="For people: what went wrong and what to do.")
+
+
+class ErrorBody(Response):
+    """Every error of the API, whatever its status."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"code": "invalid_parameter", "message": "k: Input should be less than or equal to 100"}}]})
+    error: ErrorDetail
+
+
+class Product(Response):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "lip-ruby-matte", "title": "Velvet Matte Lipstick — Ruby", "price": 24.0, "currency": "EUR",
+        "url": "https://shop.example/lip-ruby-matte", "category": "lipstick", "brand": "Maison Rouge",
+        "in_stock": True, "product_type": "lipstick", "shade_hex": "#9B111E", "finish": "matte",
+        "image_url": "/catalog/images/lip-ruby-matte"}]})
+    id: str
+    title: str
+    price: float | None
+    currency: str | None = Field(description="ISO 4217 code, e.g. EUR.")
+    url: str | None = Field(description="The product page: the buy link.")
+    category: str | None
+    brand: str | None
+    in_stock: bool
+    product_type: ProductType | None = Field(description="For makeup: what can be tried on.")
+    shade_hex: str | None = Field(description="For makeup: the shade as #RRGGBB.")
+    finish: Finish | None
+    image_url: str = Field(description="Thumbnail served by this app (/catalog/images/{id}).")
+
+
+class ScoredProduct(Product):
+    score: float = Field(description="Cosine similarity to the query, -1..1; higher is closer.")
+
+
+class SearchResults(Response):
+    results: list[ScoredProduct] = Field(description="Best first; exactly k when the catalog has enough "
+                                                     "products passing the filters.")
+    version: str = Field(description="The index version that answered.")
+    took_ms: float
+
+
+class ShadeMatch(Product):
+    delta_e: float = Field(description="CIEDE2000 distance to the measured colour; under 2 is a close match.")
+
+
+class SkinTone(Response):
+    hex: str
+    lab: list[float] = Field(min_length=3, max_length=3, description="CIELAB L*, a*, b*.")
+    ita: float = Field(description="Individual Typology Angle in degrees.")
+    ita_category: str
+    monk: int = Field(ge=1, le=10, description="Monk Skin Tone scale step.")
+    undertone: str = Field(description="warm, neutral or cool.")
+    confidence: float = Field(ge=0, le=1)
+    white_balanced: bool
+
+
+class AnalyzedFace(Response):
+    box: list[int] = Field(min_length=4, max_length=4, description="x, y, width, height in pixels.")
+    skin: SkinTone
+    recommendations: list[ShadeMatch] = Field(description="Closest foundation and concealer shades.")
+
+
+class FaceAnalysis(Response):
+    faces: list[AnalyzedFace]
+
+
+class LipstickMatches(Response):
+    lip_color: str = Field(description="The measured lip colour, #RRGGBB.")
+    lab: list[float] = Field(min_length=3, max_length=3)
+    matches: list[ShadeMatch] = Field(description="Closest catalog lipsticks first.")
+
+
+class FaceRegions(Response):
+    box: list[int] = Field(min_length=4, max_length=4, description="x, y, width, height in pixels.")
+    regions: dict[str, list[list[float]]] = Field(description="Named region (lips, eyes...) -> polygon of "
+                                                              "[x, y] points in pixels of the upright photo.")
+
+
+class FaceLandmarks(Response):
+    width: int
+    height: int
+    faces: list[FaceRegions]
+
+
+class MakeupShades(Response):
+    groups: dict[str, list[Product]] = Field(description="Product type -> the catalog's shades of that type.")
+
+
+class ReloadOutcome(Response):
+    switched: bool
+    version: str
+    count: int
+
+
+class VersionInfo(Response):
+    version: str
+    live: bool
+    count: int
+    model: str
+    index_type: str
+    created: str
+    catalog: str
+    skipped: dict[str, int]
+
+
+class ConsoleStatus(Response):
+    live: VersionInfo
+    versions: list[VersionInfo] = Field(description="Kept versions, newest first.")
+    job: JobState | None
+    history: list[JobState]
+    catalog_source: str
+    model: str
+
+
+class SkippedRow(BaseModel):
+    line: int
+    reason: str
+    message: str
+    product_id: str = ""
+
+
+class SkippedRows(Response):
+    version: str
+    rows: list[SkippedRow]
+
+
+class LiveVersion(Response):
+    version: str
+
+
+class JobStarted(Response):
+    job: JobState
+
+
+class Cancelling(Response):
+    cancelling: bool
+
+
+class Health(Response):
+    status: str
+
+
+class Readiness(Response):
+    status: str = Field(description="ready")
+    version: str
+    products: int
+    model: str
+    device: str
+    reload_error: str = Field(None, description="Why the newest version could not be loaded, if it could not.")
+
+
+class NotReady(Response):
+    status: str = Field(description="loading")
+    error: ErrorDetail
