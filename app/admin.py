@@ -14,7 +14,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, jsonify, request
 
-from app import api_responses as out
+import app.api_responses as out
 from app.api_requests import RollbackBody, SkippedQuery
 from app.api_spec import ADMIN_ERRORS, ApiResponses, api
 from app.errors import ApiError

@@ -7,6 +7,8 @@ is enforced by the view and said in words in the operation's description and its
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Annotated, Any, Literal
@@ -20,6 +22,7 @@ from pydantic import (
     Field,
     Json,
     Tag,
+    WithJsonSchema,
     model_validator,
 )
 from spectree.model_adapter.pydantic_adapter import BaseFile
@@ -27,7 +30,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.errors import ApiError
 from indexer.stores.filters import SearchFilters
-from indexer.values import parse_yes_no
+from indexer.values import NO, YES, parse_yes_no
 from vision.images import FORMAT_NAMES
 from vision.looks import Finish, ProductType
 
@@ -50,13 +53,27 @@ def _one_upload(value: Any) -> FileStorage:
 
 
 def _yes_no(value: Any) -> Any:
-    return parse_yes_no(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("give true or false")  # an empty field was dropped already: spaces are a value
+        return parse_yes_no(value)
+    return value
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{char.lower()}{char.upper()}]" if char.isalpha() else re.escape(char) for char in word)
+
+
+# The spellings parse_yes_no reads, as a JSON Schema pattern (ECMA regexes have no case-insensitive flag).
+YES_NO_PATTERN = r"^\s*(" + "|".join(_any_case(word) for word in sorted(YES | NO)) + r")\s*$"
 
 
 Upload = Annotated[BaseFile, AfterValidator(_one_upload)]
 ResultCount = Annotated[int, Field(ge=1, le=MAX_K, description="Number of results.")]
-TextWeight = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, description="0: the photo only, 1: the text only.")]
-YesNo = Annotated[bool, BeforeValidator(_yes_no)]
+TextWeight = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False,
+                                    description="0: the photo only, 1: the text only.")]
+YesNo = Annotated[bool, BeforeValidator(_yes_no), WithJsonSchema(
+    {"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": YES_NO_PATTERN}]})]
 Photo = Field(description=f"The photo: {FORMAT_NAMES}; EXIF orientation is applied. Limits: "
                           "SHOPLENS_MAX_UPLOAD_BYTES bytes, SHOPLENS_MAX_PIXELS pixels, each side at least "
                           "SHOPLENS_MIN_IMAGE_SIDE pixels.")
@@ -89,6 +106,18 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class Parameters(ApiModel):
+    """A query string or a form: an empty field counts as absent, because an HTML form sends its empty inputs
+    (``min_price=``). The document says so (``app.api_spec.admit_empty_values``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {key: value for key, value in data.items() if not (isinstance(value, str) and value == "")}
+        return data
+
+
 class ThumbnailSize(IntEnum):
     S128 = 128
     S256 = 256
@@ -97,7 +126,7 @@ class ThumbnailSize(IntEnum):
     S768 = 768
 
 
-class Filters(ApiModel):
+class Filters(Parameters):
     """``k`` and the catalog filters shared by every search; absent filters are None."""
 
     k: ResultCount = DEFAULT_K
@@ -106,7 +135,8 @@ class Filters(ApiModel):
     product_type: ProductType = Field(None, description="Only this makeup type.")
     min_price: float = Field(None, ge=0, allow_inf_nan=False, description="Lowest price (at most max_price).")
     max_price: float = Field(None, ge=0, allow_inf_nan=False, description="Highest price.")
-    in_stock: YesNo = Field(None, description="Only products in (true) or out of (false) stock.")
+    in_stock: YesNo = Field(None, description="Only products in (true) or out of (false) stock; also yes/no, "
+                                              "1/0, on/off, y/n in any case.")
 
     @model_validator(mode="after")
     def _price_range(self) -> Filters:
@@ -174,7 +204,7 @@ def merged_search_options(query: SearchOptions, form: PhotoSearchForm) -> Search
     return SearchOptions.model_validate(values)
 
 
-class PhotoForm(ApiModel):
+class PhotoForm(Parameters):
     image: Upload = Photo
 
 
@@ -200,7 +230,7 @@ Look = Annotated[Annotated[ProductLook, Tag("product")] | Annotated[ColorLook, T
 Faces = Literal["all", "largest"]
 
 
-class TryOnQuery(ApiModel):
+class TryOnQuery(Parameters):
     faces: Faces = Field(None, description="Make up every face (all, the default) or only the largest.")
 
 
@@ -212,15 +242,15 @@ class TryOnForm(TryOnQuery):
         examples=['[{"type": "lipstick", "color": "#C41E3A", "finish": "gloss"}]'])
 
 
-class ShadeMatchQuery(ApiModel):
+class ShadeMatchQuery(Parameters):
     k: int = Field(5, ge=1, le=MAX_SHADE_MATCHES, description="Number of matching lipsticks.")
 
 
-class ThumbnailQuery(ApiModel):
+class ThumbnailQuery(Parameters):
     size: ThumbnailSize = Field(ThumbnailSize.S384, description="Longest side in pixels.")
 
 
-class SkippedQuery(ApiModel):
+class SkippedQuery(Parameters):
     format: Literal["json", "csv"] = Field("json", description="json rows, or a CSV download.")
 
 

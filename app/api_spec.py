@@ -63,7 +63,48 @@ class _ErrorsWithoutInput(PydanticModelAdapter):
         return err.errors(include_context=False, include_input=False, include_url=False)
 
 
-api = SpecTree(
+class _SpecTree(SpecTree):
+    def _generate_spec(self) -> dict[str, Any]:
+        spec = super()._generate_spec()
+        admit_empty_values(spec)
+        return spec
+
+
+def admit_empty_values(spec: dict[str, Any]) -> None:
+    """Say in the document what ``api_requests.Parameters`` does: an empty query or form field counts as
+    absent (an HTML form sends its empty inputs). Query parameters get ``allowEmptyValue``; optional form
+    fields whose schema refuses "" get it as an alternative. An absent value is not null, so the ``default:
+    null`` pydantic writes for "no default" goes."""
+    schemas = spec["components"]["schemas"]
+    for operation in (op for item in spec["paths"].values() for op in item.values()):
+        for parameter in operation.get("parameters", []):
+            _drop_null_default(parameter["schema"])
+            if parameter["in"] == "query" and not parameter.get("required"):
+                parameter["allowEmptyValue"] = True
+        form = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+        if form:
+            model = schemas[form["schema"]["$ref"].rsplit("/", 1)[1]]
+            required = set(model.get("required", ()))
+            for name, schema in model["properties"].items():
+                _drop_null_default(schema)
+                if name not in required and not _admits_empty(schema):
+                    inner = {key: schema.pop(key) for key in list(schema) if key not in _ANNOTATIONS}
+                    schema["anyOf"] = [inner, {"const": ""}]
+
+
+_ANNOTATIONS = ("title", "description", "default", "examples")
+
+
+def _drop_null_default(schema: dict[str, Any]) -> None:
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]
+
+
+def _admits_empty(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "string" and not {"pattern", "minLength", "enum", "format"} & set(schema)
+
+
+api = _SpecTree(
     "flask", backend=_FlaskPlugin, title=TITLE, version=API_VERSION, description=DESCRIPTION, mode="strict",
     annotations=True, validation_error_status=400, validation_error_model=ErrorBody, page_templates={},
     before=raise_api_error, after=refuse_broken_response, model_adapter=_ErrorsWithoutInput(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from spectree import Response
 
-from app import api_responses as out
+import app.api_responses as out
 from app.api_spec import api
 from app.resources import resources
 

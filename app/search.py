@@ -7,7 +7,7 @@ import time
 import numpy as np
 from flask import Blueprint, jsonify, url_for
 
-from app import api_responses as out
+import app.api_responses as out
 from app.api_requests import (
     Crop,
     Filters,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from flask import Blueprint, jsonify
 
-from app import api_responses as out
+import app.api_responses as out
 from app.api_requests import PhotoForm, ShadeMatchQuery
 from app.api_spec import LOADING, UPLOAD_ERRORS, ApiResponses, api
 from app.resources import resources

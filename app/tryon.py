@@ -12,7 +12,7 @@ import numpy as np
 from flask import Blueprint, Response, jsonify
 from PIL import Image
 
-from app import api_responses as out
+import app.api_responses as out
 from app.api_requests import PhotoForm, TryOnForm, TryOnQuery
 from app.api_spec import LOADING, UPLOAD_ERRORS, ApiResponses, api
 from app.look_params import look_layers

@@ -2,13 +2,21 @@
 over the model's own encode time for the same image. Target: overhead (decode + preprocess + search +
 JSON + HTTP) <= 25 % of the encode time at p50.
 
-    .venv/bin/python bench/serve.py [--requests 60]
+The request and response validation of the API contract is timed on its own (target: under 1 ms per
+request), and ``--baseline REF`` also serves the same index from an earlier commit (a git worktree),
+alternating requests between the two servers so both see the same machine noise.
+
+    .venv/bin/python bench/serve.py [--requests 60] [--baseline 1803ca1]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
+import json
+import statistics
+import subprocess
 import tempfile
 import time
 import urllib.request
@@ -16,13 +24,16 @@ import uuid
 from pathlib import Path
 
 import torch
+from common import ROOT, machine, percentile_ms, photo, random_checkpoint  # noqa: E402
+from pydantic import TypeAdapter
+from werkzeug.datastructures import FileStorage
 
-from common import machine, percentile_ms, photo, random_checkpoint  # noqa: E402
+from app.api_requests import PhotoSearchForm, SearchOptions, merged_search_options
+from app.api_responses import SearchResults
 from indexer.runner import IndexJob, run_index
 from tests.browser import running_server
 from vision.embedder import Embedder, EmbedderConfig
 from vision.images import load_image
-
 
 
 def multipart(image: bytes) -> tuple[bytes, str]:
@@ -45,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "shoplens-bench"))
+    parser.add_argument("--baseline", default="", help="a git commit to serve side by side (before a change)")
     args = parser.parse_args()
     work = Path(args.work_dir)
     checkpoint = random_checkpoint(work)
@@ -72,18 +84,67 @@ def main() -> None:
     del embedder
 
     body, content_type = multipart(upload)
-    with running_server("--index", str(index), "--workers", "1", "--threads", "4", "--reload-interval", "0") as base:
-        for _ in range(3):
-            post(base + "/api/v1/search?k=20", body, content_type)
-        served = [post(base + "/api/v1/search?k=20", body, content_type) for _ in range(args.requests)]
-    p50_encode, p50_served = percentile_ms(encode, 50), percentile_ms(served, 50)
+    server_args = ("--index", str(index), "--workers", "1", "--threads", "4", "--reload-interval", "0")
+    with contextlib.ExitStack() as stack:
+        servers = {"this checkout": stack.enter_context(running_server(*server_args))}
+        if args.baseline:
+            tree = stack.enter_context(worktree(args.baseline, work))
+            servers[f"baseline {args.baseline}"] = stack.enter_context(
+                running_server(*server_args, cwd=tree, env={"PYTHONPATH": str(tree)}))
+        served: dict[str, list[float]] = {name: [] for name in servers}
+        for name, base in servers.items():
+            for _ in range(3):
+                post(base + "/api/v1/search?k=20", body, content_type)
+        for _ in range(args.requests):
+            for name, base in servers.items():
+                served[name].append(post(base + "/api/v1/search?k=20", body, content_type))
+        results = json.loads(urllib.request.urlopen(servers["this checkout"] + "/api/v1/search?q=dress&k=20").read())
+    validation = validation_times(upload, results, args.requests * 10)
+    p50_encode = percentile_ms(encode, 50)
     print(f"# {machine()}; upload 1280x960 JPEG ({len(upload) // 1024} KB), k=20, {args.requests} requests")
     print("| measure | p50 (ms) | p99 (ms) |")
     print("| --- | --- | --- |")
     print(f"| model encode_image (same image) | {p50_encode:.1f} | {percentile_ms(encode, 99):.1f} |")
-    print(f"| POST /api/v1/search via gunicorn | {p50_served:.1f} | {percentile_ms(served, 99):.1f} |")
+    for name, times in served.items():
+        print(f"| POST /api/v1/search via gunicorn ({name}) | {percentile_ms(times, 50):.1f} | "
+              f"{percentile_ms(times, 99):.1f} |")
+    print(f"| request + response validation (in process) | {percentile_ms(validation, 50):.3f} | "
+          f"{percentile_ms(validation, 99):.3f} |")
+    p50_served = percentile_ms(served["this checkout"], 50)
     print(f"| overhead at p50 | {(p50_served - p50_encode) / p50_encode * 100:.1f} % | |")
+    if args.baseline:
+        p50_baseline = percentile_ms(served[f"baseline {args.baseline}"], 50)
+        spread = statistics.quantiles([t * 1000 for t in served["this checkout"]], n=4)
+        print(f"| this checkout - baseline at p50 | {p50_served - p50_baseline:+.1f} ms | "
+              f"(interquartile range {spread[2] - spread[0]:.1f} ms) |")
 
+
+def validation_times(upload: bytes, results: dict, repeats: int) -> list[float]:
+    """What the contract adds per photo search: the query and form models, their merge, and the response
+    model over a real 20-result body, as spectree runs them."""
+    response_model = TypeAdapter(SearchResults)
+    body = json.dumps(results).encode()
+    times = []
+    for _ in range(repeats):
+        form = {"image": FileStorage(io.BytesIO(upload), filename="p.jpg", name="image"), "q": "green"}
+        tick = time.perf_counter()
+        options = merged_search_options(SearchOptions.model_validate({"k": "20"}), PhotoSearchForm.model_validate(form))
+        response_model.validate_json(body)
+        times.append(time.perf_counter() - tick)
+        assert options.k == 20
+    return times
+
+
+@contextlib.contextmanager
+def worktree(ref: str, work: Path):
+    """A checkout of ``ref`` beside this one, removed afterwards."""
+    path = work / f"baseline-{ref}"
+    subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True)
+    subprocess.run(["git", "worktree", "add", "--detach", str(path), ref], cwd=ROOT, check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True)
 
 if __name__ == "__main__":
     main()

@@ -244,3 +244,24 @@ def test_photo_search_fields_in_the_query_or_the_form_but_not_both(client):
     assert len(in_query.get_json()["results"]) == len(in_form.get_json()["results"]) == 2
     both = client.post("/api/v1/search?k=2", data={"image": (io.BytesIO(photo), "a.png"), "k": "2"})
     assert both.status_code == 400 and "both in the query string and in the form" in both.get_json()["error"]["message"]
+
+
+def test_an_empty_field_counts_as_absent_as_an_html_form_sends_it(client):
+    """A shop's own <form method="get"> sends every input, the empty ones as name=."""
+    response = client.get("/api/v1/search?q=dress&k=&min_price=&max_price=&in_stock=&category=&crop=&text_weight=")
+    assert response.status_code == 200 and len(response.get_json()["results"]) > 0
+    photo = encode(gradient_image(), "PNG")
+    form = {"image": (io.BytesIO(photo), "a.png"), "k": "", "min_price": "", "crop": "", "q": ""}
+    assert client.post("/api/v1/search", data=form).status_code == 200
+    assert client.get("/api/v1/search?q=").get_json()["error"]["code"] == "missing_query"
+    assert client.get("/api/v1/search?q=dress&k=%20").status_code == 400  # a space is a value, and not a number
+
+
+def test_the_document_says_empty_fields_count_as_absent(client):
+    document = client.get("/api/v1/openapi.json").get_json()
+    search = document["paths"]["/api/v1/search"]
+    k = next(parameter for parameter in search["get"]["parameters"] if parameter["name"] == "k")
+    assert k["allowEmptyValue"] is True and k["schema"]["default"] == 20
+    form = document["components"]["schemas"]["PhotoSearchForm"]["properties"]
+    assert {"const": ""} in form["k"]["anyOf"] and "anyOf" not in form["category"]
+    assert "default" not in form["category"]  # absent is not null

@@ -10,7 +10,13 @@ from PIL import Image
 
 from tests.conftest import encode, gradient_image, png_with_declared_size, zip_bytes
 from vision.images import (
-    CorruptImage, EmptyImage, ImageLimits, ImageTooLarge, ImageTooSmall, UnsupportedImageType, load_image,
+    CorruptImage,
+    EmptyImage,
+    ImageLimits,
+    ImageTooLarge,
+    ImageTooSmall,
+    UnsupportedImageType,
+    load_image,
 )
 
 
