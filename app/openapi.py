@@ -13,6 +13,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app.api_spec import ApiResponses, api
 from app.errors import ApiError
+from app.security import DOCS_CONTENT_SECURITY_POLICY
 
 # Blueprint named so that spectree does not skip it: it leaves out endpoints named "openapi*".
 bp = Blueprint("api_docs", __name__, url_prefix="/api/v1")
@@ -34,6 +35,7 @@ def docs_page():
     """A page to read and try this API (Swagger UI, served locally)"""
     response = current_app.send_static_file("api-docs.html")
     response.cache_control.no_cache = True
+    response.headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
     return response
 
 

@@ -9,6 +9,9 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' blob: data:; medi
                            "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
                            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
+# Swagger UI (the API docs page) adds <style> elements at run time; its scripts stay 'self' only.
+DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+
 
 def register_security_headers(app: Flask) -> None:
     @app.after_request

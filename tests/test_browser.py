@@ -149,3 +149,22 @@ def test_no_horizontal_overflow(server, shop_index, width):
         assert page.evaluate("() => document.documentElement.scrollWidth") <= width
         page.click("#tab-tryon")
         assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+
+
+def test_api_docs_page_renders_from_our_server_only(server):
+    """Swagger UI, its assets and the document all come from this server, under its strict CSP."""
+    with phone_page(1280, 900) as page:
+        errors: list[str] = []
+        elsewhere: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("request", lambda request: None if request.url.startswith(server) or request.url.startswith("data:")
+                else elsewhere.append(request.url))
+        page.goto(server + "/api/v1/docs")
+        operations = page.locator(".opblock")
+        expect(operations.first).to_be_visible(timeout=20_000)
+        assert operations.count() >= 15
+        expect(page.locator(".opblock-summary-path", has_text="/api/v1/search").first).to_be_visible()
+        expect(page.locator(".opblock-tag", has_text="try-on")).to_be_visible()
+        assert not elsewhere, elsewhere
+        assert not errors, errors
