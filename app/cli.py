@@ -13,7 +13,8 @@ from typing import Callable, Sequence
 from app.commands import cmd_fetch_model, cmd_index, cmd_milvus_lite, cmd_run, cmd_serve
 from app.settings import Settings, flag_names, parse_value, setting_fields
 
-MODEL_FIELDS = ["model", "pretrained", "device", "batch_size", "cache_dir", "allow_download"]
+MODEL_FIELDS = ["model", "pretrained", "device", "precision", "torch_threads", "batch_size", "cache_dir",
+                "allow_download"]
 VECTOR_FIELDS = ["vector_store", "milvus_uri", "milvus_prefix"]
 INDEX_FIELDS = ["catalog", "catalog_format", "index_dir", *MODEL_FIELDS, "index_factory", "compressed_from",
                 "recall_target", *VECTOR_FIELDS, "engine", "ray_address", "num_gpus_per_worker", "ray_workers",

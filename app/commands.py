@@ -48,13 +48,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from app.resources import Resources
     from indexer.stores.index_store import CorruptIndex, IndexNotFound
     from vision.devices import DeviceUnavailable
+    from vision.precision import PrecisionUnavailable
     from vision.weights import UnknownModel, WeightsNotFound
 
     try:  # fail here, with one line, rather than in every worker
         Resources(settings).preflight()
     except IndexNotFound as exc:
         log.warning("%s The server will start and wait for one.", exc)
-    except (CorruptIndex, WeightsNotFound, UnknownModel, DeviceUnavailable, RuntimeError) as exc:
+    except (CorruptIndex, WeightsNotFound, UnknownModel, DeviceUnavailable, PrecisionUnavailable,
+            RuntimeError) as exc:
         print(f"shoplens serve: {exc}", file=sys.stderr)
         return 1
     print(f"Serving on http://{settings.host}:{settings.port}  (index: {settings.index_dir})", flush=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -24,6 +25,7 @@ from indexer.stores.versions import read_current
 from vision.devices import DeviceUnavailable
 from vision.embedder import Embedder
 from vision.face import FaceLandmarker
+from vision.precision import FIDELITY_BOUND, PrecisionUnavailable, check_precision, combined_fidelity
 from vision.weights import UnknownModel, WeightsNotFound, model_id, resolve_model_name, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -90,14 +92,23 @@ class Resources:
     def load(self) -> None:
         """Open the live index, then the model it was built with.
 
-        :raise IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch:
+        :raise IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch, PrecisionUnavailable:
         """
         store = IndexStore.open(Path(self.settings.index_dir), self.settings.vector_stores())
         manifest = store.live.manifest
-        embedder = Embedder(self.settings.embedder_config(manifest.model, manifest.pretrained))
+        config = replace(self.settings.embedder_config(manifest.model, manifest.pretrained),
+                         threads=self.settings.serving_threads())
+        embedder = Embedder(config)
         if embedder.model_id != manifest.model_id:
             raise ModelMismatch(f"The index was built with {manifest.model_id} but the server loaded "
                                 f"{embedder.model_id}; re-index or drop the --model/--pretrained override.")
+        if combined_fidelity(embedder.precision.fidelity, manifest.precision_fidelity) < FIDELITY_BOUND:
+            if embedder.precision.name == "fp32":
+                raise ModelMismatch(f"The index was built in {manifest.precision}, which agrees with fp32 only to "
+                                    f"cosine {manifest.precision_fidelity:.4f}; re-index with --precision fp32.")
+            log.warning("Querying in fp32: %s queries against this %s index could drift past cosine %.3f",
+                        embedder.precision.name, manifest.precision, FIDELITY_BOUND)
+            embedder = Embedder(replace(config, precision="fp32"))
         self._embedder, self._store, self.error = embedder, store, None
         self._loaded.set()
         log.info("Ready: index version %s, %d products, model %s", store.live.name, manifest.count,
@@ -106,9 +117,11 @@ class Resources:
     def preflight(self) -> None:
         """Check, without building the model, that the index and its weights are there and agree.
 
-        Cheap enough for a server's master process, which must not initialise torch before forking.
-        :raise IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch:
+        Cheap enough for a server's master process, which must not initialise torch before forking (so
+        the precision's fit with the device is checked by each worker, not here).
+        :raise IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch, PrecisionUnavailable:
         """
+        check_precision(self.settings.precision, None)
         root = Path(self.settings.index_dir)
         version = read_current(root)
         if version is None:
@@ -154,7 +167,7 @@ class Resources:
                 self.load()
                 break
             except (IndexNotFound, CorruptIndex, WeightsNotFound, UnknownModel, ModelMismatch,
-                    DeviceUnavailable) as exc:
+                    DeviceUnavailable, PrecisionUnavailable) as exc:
                 if self.error != str(exc):
                     log.error("Not ready: %s", exc)
                 self.error = str(exc)

@@ -40,6 +40,11 @@ class Settings:
                                    "laion2b_s34b_b79k when indexing, the index's own weights when serving.")
     device: str = _setting("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps.")
     batch_size: int = _setting(0, "Images per forward pass; 0 picks one for the device.")
+    precision: str = _setting("auto", "Number format of the CLIP model: auto (bf16 on CPUs with native bf16 when "
+                                      "it agrees with fp32 on probe inputs, fp16 on CUDA, else fp32), fp32, bf16 "
+                                      "or fp16 (CUDA).")
+    torch_threads: int = _setting(0, "torch CPU threads per process; 0: all cores when indexing, cores / workers "
+                                     "when serving (so workers x threads never exceeds the cores).")
     cache_dir: str = _setting("", "Where model weights are cached (empty: the Hugging Face default, HF_HOME).")
     allow_download: bool = _setting(False, "Let model loading download missing weights (off: fail fast).")
     index_factory: str = _setting("", "FAISS index factory string; empty chooses exact, HNSW or IVF-PQ by catalog size.")
@@ -113,7 +118,12 @@ class Settings:
         """The model to load: these settings when given, else ``model``/``pretrained`` (an index's own)."""
         return EmbedderConfig(model=self.model or model, pretrained=self.pretrained or pretrained, device=self.device,
                               batch_size=self.batch_size or None, cache_dir=self.cache_dir or None,
-                              allow_download=self.allow_download)
+                              allow_download=self.allow_download, precision=self.precision,
+                              threads=self.torch_threads or None)
+
+    def serving_threads(self) -> int:
+        """torch threads for each server worker: the cores shared out, so workers never oversubscribe them."""
+        return self.torch_threads or max(1, (os.cpu_count() or 1) // self.worker_count())
 
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels,

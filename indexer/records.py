@@ -84,6 +84,8 @@ class Manifest:
     rerank_depth: int = 0           # compressed candidates re-scored exactly per query
     tuned_recall: float = 0.0       # recall@10 the tuning measured with that nprobe
     collection: str = ""            # Milvus collection holding this version's vectors
+    precision: str = "fp32"         # the number format the vectors were made in (vision.precision)
+    precision_fidelity: float = 1.0  # its lowest cosine to fp32 on the probe inputs when indexing began
     format: int = MANIFEST_VERSION
 
     @classmethod

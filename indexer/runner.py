@@ -90,7 +90,8 @@ def run_index(job: IndexJob, embedder: Embedder, on_progress: ProgressCallback |
             version="", model_id=embedder.model_id, model=embedder.model_source,
             pretrained=embedder.weights_source, dim=embedder.dim, count=len(outcome.products),
             index_type="", catalog=str(job.catalog), catalog_checksum=catalog.checksum, created=now_iso(),
-            skipped=dict(Counter(row.reason for row in skipped)),
+            skipped=dict(Counter(row.reason for row in skipped)), precision=embedder.precision.name,
+            precision_fidelity=round(embedder.precision.fidelity, 6),
         )
         stores = VectorStores(job.vectors, job.out_dir)
         try:
@@ -106,7 +107,7 @@ def run_index(job: IndexJob, embedder: Embedder, on_progress: ProgressCallback |
 
 def _embed(job: IndexJob, products, embedder: Embedder, on_progress: ProgressCallback | None) -> EmbedOutcome:
     """Vectors for ``products`` from the chosen engine; both read and fill the same embedding cache."""
-    cache = EmbeddingCache(job.out_dir / "cache", embedder.model_id, embedder.dim)
+    cache = EmbeddingCache(job.out_dir / "cache", embedder.vector_key, embedder.dim)
     try:
         if job.engine == "ray":
             from indexer.embedding.ray_engine import embed_products_on_ray

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from unittest import mock
 
 import numpy as np
@@ -24,7 +25,13 @@ def reference(tiny_model_files):
     return model.eval(), preprocess, open_clip.get_tokenizer(config_path.stem)
 
 
-def test_image_embeddings_equal_open_clip(embedder, reference):
+@pytest.fixture(scope="module")
+def fp32_embedder(tiny_config):
+    return Embedder(replace(tiny_config, precision="fp32"))
+
+
+def test_image_embeddings_equal_open_clip(fp32_embedder, reference):
+    embedder = fp32_embedder
     model, preprocess, _ = reference
     images = [gradient_image(90 + 7 * i, 70 + 3 * i, seed=i) for i in range(6)]  # more than one batch
     ours = embedder.encode_images(images)
@@ -35,7 +42,8 @@ def test_image_embeddings_equal_open_clip(embedder, reference):
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
-def test_text_embeddings_equal_open_clip(embedder, reference):
+def test_text_embeddings_equal_open_clip(fp32_embedder, reference):
+    embedder = fp32_embedder
     model, _, tokenizer = reference
     texts = ["red satin dress", "matte lipstick", "", "sneakers", "ünïcödé ✨ text"]
     ours = embedder.encode_texts(texts)

@@ -7,6 +7,7 @@ norm, so inner product equals cosine similarity in the FAISS index.
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,15 @@ import torch
 from PIL import Image
 
 from vision.devices import default_batch_size, resolve_device
+from vision.precision import (
+    FIDELITY_BOUND,
+    PROBE_TEXTS,
+    Precision,
+    agreement,
+    check_precision,
+    native_bf16,
+    probe_images,
+)
 from vision.weights import model_id, resolve_model_name, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -33,6 +43,8 @@ class EmbedderConfig:
     batch_size: int | None = None
     cache_dir: str | None = None
     allow_download: bool = False
+    precision: str = "auto"         # vision.precision.PRECISIONS
+    threads: int | None = None      # torch CPU threads; None leaves torch's default (all cores)
 
 
 class Embedder:
@@ -44,9 +56,13 @@ class Embedder:
         :raise vision.weights.WeightsNotFound: when the weights are not on this machine.
         :raise vision.weights.UnknownModel: for a model name that does not exist.
         :raise vision.devices.DeviceUnavailable: when a named accelerator is absent.
+        :raise vision.precision.PrecisionUnavailable: for a precision the device cannot run.
         """
         self.config = config
         self.device = resolve_device(config.device)
+        requested = check_precision(config.precision, self.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
         self.model_name = resolve_model_name(config.model)
         weights = resolve_weights(self.model_name, config.pretrained, cache_dir=config.cache_dir,
                                   allow_download=config.allow_download)
@@ -72,7 +88,17 @@ class Embedder:
         self.dim = int(open_clip.get_model_config(self.model_name)["embed_dim"])
         size = model.visual.image_size
         self.image_size = int(size if isinstance(size, int) else max(size))
-        log.info("Loaded %s on %s (dim %d, batch %d)", self.model_id, self.device, self.dim, self.batch_size)
+        self._input_dtype = torch.float32
+        self._autocast_dtype: torch.dtype | None = None
+        self.precision = self._choose_precision(requested)
+        self._warm_up()
+        log.info("Loaded %s on %s in %s (dim %d, batch %d, %d torch threads)", self.model_id, self.device,
+                 self.precision.name, self.dim, self.batch_size, torch.get_num_threads())
+
+    @property
+    def vector_key(self) -> str:
+        """Names the vectors this embedder makes: the model, plus the precision when it is not fp32."""
+        return self.model_id if self.precision.name == "fp32" else f"{self.model_id}@{self.precision.name}"
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Embed RGB images; returns float32 ``(n, dim)`` with unit-norm rows."""
@@ -85,7 +111,7 @@ class Embedder:
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Embed already-preprocessed pixels ``(n, 3, H, W)``; the indexer prepares them in threads."""
         with torch.inference_mode(), self._autocast():
-            features = self.model.encode_image(pixels.to(self.device, non_blocking=True))
+            features = self.model.encode_image(pixels.to(self.device, self._input_dtype, non_blocking=True))
         return _normalised(features)
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -98,11 +124,53 @@ class Embedder:
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        """fp16 on CUDA halves memory traffic; CPU and MPS stay in fp32 for exact results."""
-        if self.device.type == "cuda":
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
+        """Accelerators run fp32 weights under autocast; the CPU's bf16 has converted weights instead."""
+        if self._autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self._autocast_dtype)
 
+    def _choose_precision(self, requested: str) -> Precision:
+        """fp32, or the faster format once it agrees with fp32 on the probes (``auto`` falls back if not)."""
+        if requested == "fp32" or (requested == "auto" and self.device.type == "mps"):
+            return Precision()
+        candidate = requested
+        if requested == "auto":
+            if self.device.type == "cuda":
+                candidate = "fp16"
+            elif native_bf16():
+                candidate = "bf16"
+            else:
+                log.info("Precision auto: fp32, since this CPU has no native bf16 (AVX-512 BF16 or AMX)")
+                return Precision()
+        fp32_model = self.model
+        reference = self._probe_vectors()
+        self._run_in(candidate)
+        fidelity = agreement(reference, self._probe_vectors())
+        if fidelity >= FIDELITY_BOUND:
+            return Precision(candidate, fidelity)
+        if requested != "auto":
+            log.warning("Precision %s agrees with fp32 only to cosine %.4f on the probes (bound %.3f); kept, as "
+                        "asked", candidate, fidelity, FIDELITY_BOUND)
+            return Precision(candidate, fidelity)
+        log.warning("Precision auto: fp32, since %s agrees with fp32 only to cosine %.4f on the probes "
+                    "(bound %.3f)", candidate, fidelity, FIDELITY_BOUND)
+        self.model, self._input_dtype, self._autocast_dtype = fp32_model, torch.float32, None
+        return Precision()
+
+    def _run_in(self, name: str) -> None:
+        if self.device.type == "cpu":  # bf16: converted weights (autocast would cast them on every call)
+            self.model = copy.deepcopy(self.model).to(torch.bfloat16)
+            self._input_dtype = torch.bfloat16
+        else:
+            self._autocast_dtype = torch.float16 if name == "fp16" else torch.bfloat16
+
+    def _probe_vectors(self) -> np.ndarray:
+        return np.concatenate([self.encode_images(probe_images(self.image_size)), self.encode_texts(PROBE_TEXTS)])
+
+    def _warm_up(self) -> None:
+        """One image and one text at the shapes requests use, so the first shopper does not pay for it."""
+        self.encode_images(probe_images(self.image_size)[:1])
+        self.encode_texts(PROBE_TEXTS[:1])
 
 def _normalised(features: torch.Tensor) -> np.ndarray:
     features = features.float()

@@ -1,0 +1,146 @@
+"""The CPU fast path: bf16 is used only where it is native and agrees with fp32; the index records the
+precision it was built in, and a server queries in another one only while the two stay close."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import vision.embedder
+from app.resources import ModelMismatch, Resources
+from app.settings import Settings
+from indexer.runner import IndexJob, run_index
+from indexer.stores.versions import read_current
+from tests.conftest import gradient_image, make_settings, write_catalog
+from vision.embedder import Embedder
+from vision.precision import FIDELITY_BOUND, PrecisionUnavailable, combined_fidelity
+
+TEXTS = ["red satin dress", "matte lipstick", "sneakers", "robe rouge en satin"]
+
+
+@pytest.fixture(scope="module")
+def fp32(tiny_config) -> Embedder:
+    return Embedder(replace(tiny_config, precision="fp32"))
+
+
+@pytest.fixture()
+def native_bf16(monkeypatch):
+    monkeypatch.setattr(vision.embedder, "native_bf16", lambda: True)
+
+
+def cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    return np.sum(first * second, axis=1)
+
+
+def test_fp32_is_exact_and_names_its_vectors_as_before(fp32):
+    assert fp32.precision.name == "fp32" and fp32.precision.fidelity == 1.0
+    assert fp32.vector_key == fp32.model_id
+
+
+def test_auto_uses_bf16_where_it_is_native_and_close_to_fp32(tiny_config, fp32, native_bf16):
+    fast = Embedder(replace(tiny_config, precision="auto"))
+    assert fast.precision.name == "bf16" and FIDELITY_BOUND <= fast.precision.fidelity < 1.0
+    assert fast.vector_key == f"{fast.model_id}@bf16"
+    images = [gradient_image(80 + 9 * i, 64 + 5 * i, seed=i) for i in range(6)]
+    assert cosines(fast.encode_images(images), fp32.encode_images(images)).min() >= FIDELITY_BOUND
+    assert cosines(fast.encode_texts(TEXTS), fp32.encode_texts(TEXTS)).min() >= FIDELITY_BOUND
+    vectors = fast.encode_images(images)
+    assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+
+
+def test_auto_stays_fp32_without_native_bf16(tiny_config, monkeypatch, caplog):
+    monkeypatch.setattr(vision.embedder, "native_bf16", lambda: False)
+    with caplog.at_level(logging.INFO, logger="vision.embedder"):
+        assert Embedder(replace(tiny_config, precision="auto")).precision.name == "fp32"
+    assert "no native bf16" in caplog.text
+
+
+def test_auto_falls_back_to_fp32_when_the_probes_disagree(tiny_config, fp32, native_bf16, monkeypatch, caplog):
+    monkeypatch.setattr(vision.embedder, "FIDELITY_BOUND", 0.9999999)
+    with caplog.at_level(logging.WARNING, logger="vision.embedder"):
+        fallback = Embedder(replace(tiny_config, precision="auto"))
+    assert fallback.precision.name == "fp32"
+    assert [record.message for record in caplog.records if "agrees with fp32 only" in record.message]
+    images = [gradient_image(seed=3)]
+    np.testing.assert_array_equal(fallback.encode_images(images), fp32.encode_images(images))
+    asked = Embedder(replace(tiny_config, precision="bf16"))  # asked for by name: kept, with a warning
+    assert asked.precision.name == "bf16"
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int4", "bf-16"])
+def test_precisions_the_cpu_cannot_run_are_refused(tiny_config, precision):
+    with pytest.raises(PrecisionUnavailable):
+        Embedder(replace(tiny_config, precision=precision))
+
+
+def test_combined_fidelity_adds_angles():
+    assert combined_fidelity(1.0, 0.999) == pytest.approx(0.999)
+    assert combined_fidelity(math.cos(0.1), math.cos(0.2)) == pytest.approx(math.cos(0.3))
+    assert combined_fidelity(-1.0, -1.0) == pytest.approx(-1.0)
+
+
+def test_precision_and_threads_are_settings():
+    settings = Settings.from_env({"SHOPLENS_PRECISION": "fp32", "SHOPLENS_TORCH_THREADS": "3"})
+    config = settings.embedder_config()
+    assert (config.precision, config.threads) == ("fp32", 3)
+    assert Settings.from_env({}).embedder_config().precision == "auto"
+    assert Settings(workers=2, torch_threads=0).serving_threads() >= 1
+    assert Settings(workers=1, torch_threads=0).serving_threads() == (os.cpu_count() or 1)
+
+
+def test_the_manifest_records_the_precision_and_the_cache_keeps_them_apart(tmp_path, tiny_config, fp32,
+                                                                          native_bf16):
+    catalog = write_catalog(tmp_path / "shop", 6)
+    index = tmp_path / "index"
+    fast = Embedder(replace(tiny_config, precision="bf16"))
+    first = run_index(IndexJob(catalog=catalog, out_dir=index, show_progress=False), fast)
+    manifest = json.loads((index / first.version / "manifest.json").read_text())
+    assert manifest["precision"] == "bf16"
+    assert manifest["precision_fidelity"] == pytest.approx(fast.precision.fidelity, abs=1e-6)
+    second = run_index(IndexJob(catalog=catalog, out_dir=index, show_progress=False), fp32)
+    assert second.embedded == 6 and second.reused == 0  # fp32 vectors are not taken from the bf16 cache
+    assert json.loads((index / second.version / "manifest.json").read_text())["precision"] == "fp32"
+    third = run_index(IndexJob(catalog=catalog, out_dir=index, show_progress=False), fast)
+    assert third.reused == 6
+
+
+def set_index_fidelity(index, fidelity: float) -> None:
+    path = index / read_current(index) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(precision="bf16", precision_fidelity=fidelity)
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.fixture()
+def bf16_index(tmp_path, tiny_config, native_bf16):
+    catalog = write_catalog(tmp_path / "shop", 6)
+    index = tmp_path / "index"
+    run_index(IndexJob(catalog=catalog, out_dir=index, show_progress=False),
+              Embedder(replace(tiny_config, precision="bf16")))
+    return index
+
+
+def served_precision(index, precision: str) -> str:
+    resources = Resources(make_settings(index, precision=precision))
+    resources.load()
+    return resources.embedder.precision.name
+
+
+def test_a_server_may_query_in_another_precision_while_the_two_stay_close(bf16_index):
+    assert served_precision(bf16_index, "fp32") == "fp32"
+    assert served_precision(bf16_index, "auto") == "bf16"
+    # an index whose own fidelity leaves no room for the server's bf16 error: the server queries in fp32
+    set_index_fidelity(bf16_index, FIDELITY_BOUND + 1e-6)
+    assert served_precision(bf16_index, "auto") == "fp32"
+
+
+def test_an_index_too_far_from_fp32_is_refused_with_the_fix(bf16_index):
+    set_index_fidelity(bf16_index, 0.98)
+    with pytest.raises(ModelMismatch, match="--precision fp32"):
+        Resources(make_settings(bf16_index, precision="fp32")).load()
