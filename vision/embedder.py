@@ -172,6 +172,7 @@ class Embedder:
         self.encode_images(probe_images(self.image_size)[:1])
         self.encode_texts(PROBE_TEXTS[:1])
 
+
 def _normalised(features: torch.Tensor) -> np.ndarray:
     features = features.float()
     features = features / features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
