@@ -153,7 +153,8 @@ class Resources:
     def reload_index(self) -> bool:
         """Switch to the newest version now; :raise ApiError: reload_failed if it is broken."""
         store, embedder = self.store, self.embedder
-        switched = store.reload(expected_dim=embedder.dim, expected_model_id=embedder.model_id)
+        switched = store.reload(expected_dim=embedder.dim, expected_model_id=embedder.model_id,
+                                query_fidelity=embedder.precision.fidelity)
         if not switched and store.last_error:
             raise ApiError("reload_failed", f"Still serving {store.live.name}: {store.last_error}")
         return switched
@@ -178,7 +179,8 @@ class Resources:
         interval = self.settings.reload_interval
         while interval > 0 and not self._stop.wait(interval):
             try:
-                self._store.reload(expected_dim=self._embedder.dim, expected_model_id=self._embedder.model_id)
+                self._store.reload(expected_dim=self._embedder.dim, expected_model_id=self._embedder.model_id,
+                                   query_fidelity=self._embedder.precision.fidelity)
             except Exception:  # the poller must outlive any surprise; the old version keeps serving
                 log.exception("Index reload check failed")
 

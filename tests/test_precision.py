@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import vision.embedder
+from app.errors import ApiError
 from app.resources import ModelMismatch, Resources
 from app.settings import Settings
 from indexer.runner import IndexJob, run_index
@@ -144,3 +145,17 @@ def test_an_index_too_far_from_fp32_is_refused_with_the_fix(bf16_index):
     set_index_fidelity(bf16_index, 0.98)
     with pytest.raises(ModelMismatch, match="--precision fp32"):
         Resources(make_settings(bf16_index, precision="fp32")).load()
+
+
+def test_a_new_version_too_far_from_the_queries_is_not_switched_to(bf16_index, tmp_path, tiny_config):
+    resources = Resources(make_settings(bf16_index, precision="auto"))
+    resources.load()
+    assert resources.embedder.precision.name == "bf16"
+    live = resources.store.live.name
+    catalog = write_catalog(tmp_path / "shop", 8)
+    run_index(IndexJob(catalog=catalog, out_dir=bf16_index, show_progress=False),
+              Embedder(replace(tiny_config, precision="bf16")))
+    set_index_fidelity(bf16_index, FIDELITY_BOUND + 1e-6)  # alone within the bound, not with bf16 queries
+    with pytest.raises(ApiError, match="too far from this server's queries"):
+        resources.reload_index()
+    assert resources.store.live.name == live

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:  # torch loads lazily: the index store imports this module's bound without needing torch
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Lowest cosine between a probe's fp32 embedding and its embedding in the faster format. At 0.995 the
@@ -34,11 +37,6 @@ class Precision:
     name: str = "fp32"
     fidelity: float = 1.0
 
-    @property
-    def weights_dtype(self) -> torch.dtype:
-        """The dtype the weights are converted to (only bf16 on the CPU; CUDA uses autocast instead)."""
-        return torch.bfloat16 if self.name == "bf16" else torch.float32
-
 
 def check_precision(requested: str, device: torch.device | None) -> str:
     """The setting, validated (for ``device`` when given).  :raise PrecisionUnavailable: a typo, fp16 off CUDA."""
@@ -52,6 +50,8 @@ def check_precision(requested: str, device: torch.device | None) -> str:
 
 def native_bf16() -> bool:
     """Whether oneDNN has native bf16 kernels here (AVX-512 BF16 or AMX); emulated bf16 is slower than fp32."""
+    import torch
+
     return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 

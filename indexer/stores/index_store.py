@@ -19,6 +19,7 @@ from indexer.stores.backends import VectorStores
 from indexer.stores.filters import SearchFilters
 from indexer.stores.vector_store import CorruptIndex, VectorIndex, VectorStoreError
 from indexer.stores.versions import read_current
+from vision.precision import FIDELITY_BOUND, combined_fidelity
 
 log = logging.getLogger(__name__)
 __all__ = ["CorruptIndex", "IndexNotFound", "IndexStore", "IndexVersion", "SearchFilters", "SearchHit",
@@ -124,10 +125,12 @@ class IndexStore:
             raise UnknownProduct(product_id)
         return live.search(live.vectors.vector(row), k, filters, exclude_row=row)
 
-    def reload(self, expected_dim: int | None = None, expected_model_id: str | None = None) -> bool:
-        """Switch to the version ``current`` names if it is newer; keep the old one if it is broken.
+    def reload(self, expected_dim: int | None = None, expected_model_id: str | None = None,
+               query_fidelity: float = 1.0) -> bool:
+        """Switch to the version ``current`` names if it is newer; keep the old one if it is broken, made by
+        another model, or in a precision too far from the queries' (``query_fidelity``: their cosine to fp32).
 
-        Returns True when a new version went live. A broken version is reported in ``last_error``.
+        Returns True when a new version went live. A refused version is reported in ``last_error``.
         """
         with self._reload_lock:
             name = read_current(self.root)
@@ -141,6 +144,11 @@ class IndexStore:
                 if expected_model_id is not None and candidate.manifest.model_id != expected_model_id:
                     raise CorruptIndex(f"Version {name} was built with {candidate.manifest.model_id}, but this "
                                        f"server runs {expected_model_id}; restart it to switch models.")
+                manifest = candidate.manifest
+                if combined_fidelity(query_fidelity, manifest.precision_fidelity) < FIDELITY_BOUND:
+                    raise CorruptIndex(f"Version {name} was built in {manifest.precision} (cosine "
+                                       f"{manifest.precision_fidelity:.4f} to fp32), too far from this server's "
+                                       "queries; restart it (it will query in fp32) or re-index in fp32.")
             except CorruptIndex as exc:
                 if self.last_error != str(exc):
                     log.error("Keeping version %s: %s", self._live.name, exc)
