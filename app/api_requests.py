@@ -22,12 +22,14 @@ from pydantic import (
     Field,
     Json,
     Tag,
+    ValidationError,
     WithJsonSchema,
     model_validator,
 )
 from spectree.model_adapter.pydantic_adapter import BaseFile
 from werkzeug.datastructures import FileStorage
 
+from app.api_spec import error_for
 from app.errors import ApiError
 from indexer.stores.filters import SearchFilters
 from indexer.values import NO, YES, parse_yes_no
@@ -201,7 +203,10 @@ def merged_search_options(query: SearchOptions, form: PhotoSearchForm) -> Search
         raise ApiError("invalid_parameter", f"{', '.join(both)} given both in the query string and in the form.")
     values = {"k": DEFAULT_K, "text_weight": DEFAULT_TEXT_WEIGHT,
               **query.model_dump(include=query.model_fields_set), **form.model_dump(include=in_form)}
-    return SearchOptions.model_validate(values)
+    try:  # each half was valid alone; together they can still clash (min_price above max_price)
+        return SearchOptions.model_validate(values)
+    except ValidationError as error:
+        raise ApiError(*error_for(error.errors(include_url=False))) from None
 
 
 class PhotoForm(Parameters):

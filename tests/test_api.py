@@ -265,3 +265,11 @@ def test_the_document_says_empty_fields_count_as_absent(client):
     form = document["components"]["schemas"]["PhotoSearchForm"]["properties"]
     assert {"const": ""} in form["k"]["anyOf"] and "anyOf" not in form["category"]
     assert "default" not in form["category"]  # absent is not null
+
+
+def test_filters_that_clash_across_the_query_string_and_the_form_are_a_400(client):
+    """Found by schemathesis: each half valid alone, min_price above max_price together."""
+    photo = encode(gradient_image(), "PNG")
+    response = client.post("/api/v1/search?max_price=1", data={"image": (io.BytesIO(photo), "a.png"), "min_price": "5"})
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_parameter"
+    assert "min_price is larger than max_price" in response.get_json()["error"]["message"]

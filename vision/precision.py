@@ -1,7 +1,8 @@
 """Which number format the CLIP towers run in, and the check that keeps a faster one honest.
 
-On a CPU with AVX-512 BF16 or AMX, ViT-B-32 with bf16 weights takes about 0.45x its fp32 time (both
-towers; docs/BENCHMARKS.md), with an embedding cosine of 0.9999 against fp32. ``auto`` uses bf16 only
+On a CPU with AVX-512 BF16 or AMX, ViT-B-32 with bf16 weights takes 0.45-0.6x its fp32 time for one
+image or text and about a third of it per image in batches (docs/BENCHMARKS.md), with an embedding
+cosine of 0.9999 against fp32. ``auto`` uses bf16 only
 where the CPU computes it natively (elsewhere it is emulated and slower) and only after the model, as
 loaded, agrees with fp32 on fixed probe images and texts; otherwise it stays fp32 and says why in one
 log line. CUDA keeps its fp16 autocast; Apple's MPS stays fp32.
