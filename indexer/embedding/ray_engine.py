@@ -154,7 +154,9 @@ def _embedding_pipeline(data: Any, todo: Sequence[Product], digests: dict[str, s
     resources = ray.cluster_resources()
     actors = job.ray_workers or _default_actor_count(gpus, resources)
     decode = _Decoder(embedder.preprocess, job.limits, embedder.image_size)
-    return (data.from_items(rows)
+    # at least one block per actor where the rows allow it: one block would leave all but one actor idle
+    blocks = min(len(rows), max(actors, -(-len(rows) // embedder.batch_size))) or 1
+    return (data.from_items(rows, override_num_blocks=blocks)
             .map_batches(decode, batch_size=embedder.batch_size, max_retries=RETRIES)
             .map_batches(_EmbedActor, fn_constructor_args=(config,), batch_size=embedder.batch_size,
                          compute=data.ActorPoolStrategy(size=actors), num_gpus=gpus or None,
