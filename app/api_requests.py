@@ -29,7 +29,7 @@ from pydantic import (
 from spectree.model_adapter.pydantic_adapter import BaseFile
 from werkzeug.datastructures import FileStorage
 
-from app.api_spec import error_for
+from app.api_spec import api_error
 from app.errors import ApiError
 from indexer.stores.filters import SearchFilters
 from indexer.values import NO, YES, parse_yes_no
@@ -206,7 +206,7 @@ def merged_search_options(query: SearchOptions, form: PhotoSearchForm) -> Search
     try:  # each half was valid alone; together they can still clash (min_price above max_price)
         return SearchOptions.model_validate(values)
     except ValidationError as error:
-        raise ApiError(*error_for(error.errors(include_url=False))) from None
+        raise api_error(error) from None
 
 
 class PhotoForm(Parameters):

@@ -33,8 +33,7 @@ ADMIN_ERRORS = ("unauthorized", "admin_disabled")
 def raise_api_error(request, response, error: ValidationError | None, instance, model_adapter) -> None:
     """spectree's ``before`` hook: a request that breaks its model becomes our JSON error, never theirs."""
     if error is not None:
-        code, message = error_for(error.errors(include_url=False))
-        raise ApiError(code, message)
+        raise api_error(error)
 
 
 def refuse_broken_response(request, response, error: ValidationError | None, instance, model_adapter) -> None:
@@ -146,6 +145,11 @@ class ApiResponses(Response):
 
 def _body_schema(media: str) -> dict[str, str]:
     return {"type": "string", "format": "binary"} if media.startswith("image/") else {"type": "string"}
+
+
+def api_error(error: ValidationError) -> ApiError:
+    """The client's error for a request that breaks its model."""
+    return ApiError(*error_for(error.errors(include_url=False)))
 
 
 def error_for(errors: Iterable[dict[str, Any]]) -> tuple[str, str]:

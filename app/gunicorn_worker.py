@@ -15,6 +15,7 @@ from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker
 
+from app.api_requests import MAX_QUERY_CHARS
 from app.errors import STATUS, error_body
 
 _MALFORMED = (
@@ -33,8 +34,8 @@ def refusal_for(exc: BaseException) -> tuple[str, str] | None:
     if isinstance(exc, _APP_FAULTS):
         return None
     if isinstance(exc, http_errors.LimitRequestLine):
-        return ("uri_too_long", "The URL is too long; keep the query string under 4,000 characters "
-                                "(q takes at most 500).")
+        return ("uri_too_long", f"The URL is too long; keep the query string under 4,000 characters "
+                                f"(q takes at most {MAX_QUERY_CHARS}).")
     if isinstance(exc, http_errors.LimitRequestHeaders):
         return "headers_too_large", f"The request headers are too large ({exc})."
     if isinstance(exc, http_errors.UnsupportedTransferCoding):

@@ -22,6 +22,7 @@ import torch
 from common import machine, median, photo, random_checkpoint  # noqa: E402  (sys.path set in common)
 
 from vision.embedder import Embedder, EmbedderConfig
+from vision.precision import agreement
 
 
 def rate(function, items: int, seconds: float, minimum_runs: int = 3) -> float:
@@ -82,8 +83,8 @@ def precision_table(config: EmbedderConfig, seconds: float) -> None:
         rows[name] = (1000 / rate(lambda e=embedder: e.encode_pixels(one), 1, seconds),
                       rate(lambda e=embedder: e.encode_pixels(batch), 32, seconds),
                       1000 / rate(lambda e=embedder: e.encode_texts(texts), 1, seconds),
-                      min(_lowest(reference_images, embedder.encode_images(images)),
-                          _lowest(reference_text, embedder.encode_texts(texts))))
+                      min(agreement(reference_images, embedder.encode_images(images)),
+                          agreement(reference_text, embedder.encode_texts(texts))))
     with warnings.catch_warnings():  # torch.ao.quantization is deprecated: measured here, not shipped
         warnings.simplefilter("ignore")
         int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(exact.model.visual), {torch.nn.Linear},
@@ -96,14 +97,10 @@ def precision_table(config: EmbedderConfig, seconds: float) -> None:
 
     rows["int8 dynamic (image tower)"] = (1000 / rate(lambda: int8_encode(one), 1, seconds),
                                           rate(lambda: int8_encode(batch), 32, seconds), float("nan"),
-                                          _lowest(reference_images, int8_encode(batch)))
+                                          agreement(reference_images, int8_encode(batch)))
     for name, (single, batched, text, cosine) in rows.items():
         print(f"| {name} | {single:.1f} | {batched:.1f} | {text:.1f} | {cosine:.5f} | "
               f"{single / rows['fp32'][0]:.2f}x |", flush=True)
-
-
-def _lowest(reference: np.ndarray, candidate: np.ndarray) -> float:
-    return float(np.min(np.sum(reference * candidate, axis=1)))
 
 
 if __name__ == "__main__":

@@ -155,3 +155,10 @@ def calls_through_the_generated_client(client, makeup_index):
 
     refused = search_by_text.sync_detailed(client=client, q="dress", k=500)
     assert refused.status_code == 400 and refused.parsed.error.code.value == "invalid_parameter"
+
+
+def test_an_unsupported_transfer_coding_is_our_501(server):
+    request = b"POST /api/v1/search HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: bogus\r\n\r\n"
+    status, media, body = raw_exchange(server, request)
+    assert (status, media) == (501, "application/json")
+    assert body["error"]["code"] == "unsupported_transfer_coding"

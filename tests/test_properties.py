@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from werkzeug.datastructures import FileStorage
 
 from app.api_requests import MAX_K, Filters, SearchOptions, TryOnForm
-from app.api_spec import error_for
+from app.api_spec import api_error
 from app.errors import ApiError
 from app.look_params import look_layers
 from vision.images import ImageError, ImageLimits, load_image
@@ -26,7 +26,7 @@ def parse(model, data):
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise ApiError(*error_for(error.errors(include_url=False))) from None
+        raise api_error(error) from None
 
 
 @given(TEXT)
