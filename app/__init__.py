@@ -8,8 +8,6 @@ from flask import Flask
 
 from app.settings import Settings
 
-MULTIPART_OVERHEAD = 64 * 1024  # form fields and boundaries around the image itself
-
 
 def create_app(settings: Settings | None = None, *, background_load: bool = True) -> Flask:
     """Build the app; the model and index load in the background unless ``background_load`` is False.
@@ -19,6 +17,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
     from app import admin, catalog_images, health, openapi, search, shades, tryon, web
     from app.errors import register_error_handlers
     from app.limits import install_cors, install_rate_limits
+    from app.metrics import install_metrics
     from app.resources import Resources, init_app
     from app.security import register_security_headers
     from app.uploads import InMemoryRequest
@@ -26,7 +25,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=str(package_files.files("static")), static_url_path="/static")
     app.request_class = InMemoryRequest
-    app.config.update(MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD,
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes(),
                       MAX_FORM_MEMORY_SIZE=500_000, MAX_FORM_PARTS=50)
     register_error_handlers(app)
     register_security_headers(app)
@@ -34,7 +33,8 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
         app.register_blueprint(blueprint)
     install_rate_limits(app, settings)
     install_cors(app, settings)
-    state = Resources(settings)
+    observer = install_metrics(app, settings)
+    state = Resources(settings, observer)
     init_app(app, state)
     state.start(background=background_load)
     return app

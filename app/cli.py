@@ -19,13 +19,13 @@ VECTOR_FIELDS = ["vector_store", "milvus_uri", "milvus_prefix"]
 INDEX_FIELDS = ["catalog", "catalog_format", "index_dir", *MODEL_FIELDS, "index_factory", "compressed_from",
                 "recall_target", *VECTOR_FIELDS, "engine", "ray_address", "num_gpus_per_worker", "ray_workers",
                 "allow_outside_images", "allow_hosts", "max_pixels", "log_level"]
-# The admin token is read from the environment only: a flag would show it in `ps` output.
+# The admin and metrics tokens are read from the environment only: a flag would show them in `ps` output.
 SERVE_FIELDS = ["index_dir", "catalog", "catalog_format", "allow_hosts", "allow_outside_images", "index_factory",
                 "compressed_from", "recall_target", *VECTOR_FIELDS, "host", "port", "workers", "threads", "timeout",
-                "ready_wait", "reload_interval", "max_upload_bytes", "max_pixels", "min_image_side", "max_looks",
-                "max_faces", "search_rate_limit",
-                "tryon_rate_limit", "rate_limit_storage", "trusted_proxies", "cors_origins", *MODEL_FIELDS,
-                "log_level"]
+                "max_batch", "batch_wait_ms", "queue_timeout", "header_timeout", "body_timeout", "max_connections",
+                "max_buffered_mb", "ready_wait", "reload_interval", "max_upload_bytes", "max_pixels", "min_image_side",
+                "max_looks", "max_faces", "search_rate_limit", "tryon_rate_limit", "rate_limit_storage",
+                "trusted_proxies", "cors_origins", *MODEL_FIELDS, "log_level"]
 log = logging.getLogger("shoplens")
 
 

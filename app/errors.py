@@ -29,6 +29,7 @@ STATUS = {
     "not_found": 404,
     "unknown_product": 404,
     "method_not_allowed": 405,
+    "request_timeout": 408,
     "reload_failed": 409,
     "job_running": 409,
     "no_job": 409,
@@ -43,6 +44,7 @@ STATUS = {
     "internal_error": 500,
     "unsupported_transfer_coding": 501,
     "index_not_ready": 503,
+    "overloaded": 503,
 }
 
 _HTTP_CODES = {400: "invalid_parameter", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",

@@ -7,16 +7,25 @@ request line of 4094 bytes, 100 headers of 8190 bytes each) because they bound t
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import selectors
+import time
 from datetime import datetime
+from functools import partial
 
 from gunicorn.http import errors as http_errors
 from gunicorn.http.wsgi import Response, default_environ
 from gunicorn.util import write_nonblock
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from app.api_requests import MAX_QUERY_CHARS
 from app.errors import STATUS, error_body
+from app.request_buffer import CONTINUE, RequestBuffer
+from app.settings import Settings
+
+RECV_BYTES = 256 * 1024
 
 _MALFORMED = (
     http_errors.InvalidRequestLine, http_errors.InvalidRequestMethod, http_errors.InvalidHTTPVersion,
@@ -71,3 +80,122 @@ class JsonErrorWorker(ThreadWorker):
             write_nonblock(client, head + body)
         except Exception:  # the client is gone: nothing left to tell it
             self.log.debug("Failed to send the error response.")
+
+
+class BufferingWorker(JsonErrorWorker):
+    """Reads each request whole, on the worker's event loop, before a request thread sees it.
+
+    gunicorn's threaded worker gives a connection a thread as soon as its first bytes arrive; four clients
+    sending half a header (or phones uploading over a slow link) then hold every thread. Here a connection
+    waits in the poller, its bytes gathered by ``RequestBuffer``, until the whole request is in memory;
+    clients too slow with their headers or silent too long within a body get 408. The request then goes
+    through gunicorn's own parser, from memory, so every other behaviour stays gunicorn's.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        settings = getattr(self.app, "settings", None) or Settings()
+        self.header_timeout = settings.header_timeout
+        self.body_timeout = settings.body_timeout
+        self.max_buffered_bytes = settings.max_buffered_mb * 1024 * 1024
+        self.max_body_bytes = settings.max_request_bytes()
+        self.max_head_bytes = (self.cfg.limit_request_line + 4
+                               + self.cfg.limit_request_fields * (self.cfg.limit_request_field_size + 2))
+        self.buffering: dict[TConn, RequestBuffer] = {}
+        self.buffered_bytes = 0
+
+    def accept(self, listener):
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        self._gather(TConn(self.cfg, client_sock, client_addr, listener.getsockname()))
+
+    def on_client_socket_readable(self, conn, client):
+        """A kept-alive connection starts its next request: gather that one too."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._gather(conn)
+        self._read_available(conn, client)
+
+    def handle(self, conn):
+        prefetched = conn.__dict__.pop("prefetched", b"")
+        if prefetched:
+            conn.sock.setblocking(True)
+            conn.init()
+            conn.parser.unreader.unread(prefetched)
+        return super().handle(conn)
+
+    def murder_pending(self):
+        super().murder_pending()
+        now = time.monotonic()
+        for conn, buffer in list(self.buffering.items()):
+            if buffer.size == 0 and (not self.alive or now - buffer.started > self.header_timeout):
+                self._forget(conn)  # an idle connection that never sent a request: just close it
+            elif not buffer.head_done and now - buffer.started > self.header_timeout:
+                self._refuse(conn, f"The request headers took longer than {self.header_timeout:g} s to arrive.")
+            elif buffer.head_done and now - buffer.last_progress > self.body_timeout:
+                self._refuse(conn, f"The request body stalled for more than {self.body_timeout:g} s.")
+
+    def _gather(self, conn: TConn) -> None:
+        conn.sock.setblocking(False)
+        self.buffering[conn] = RequestBuffer(self.max_head_bytes, self.max_body_bytes, time.monotonic())
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read_available, conn))
+
+    def _read_available(self, conn: TConn, _client) -> None:
+        buffer = self.buffering.get(conn)
+        if buffer is None:
+            return
+        now = time.monotonic()
+        closed = False
+        while not buffer.complete:
+            try:
+                data = conn.sock.recv(RECV_BYTES)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self._forget(conn)
+                return
+            buffer.feed(data, now)
+            self.buffered_bytes += len(data)
+            if not data:
+                closed = True
+                break
+        if buffer.send_continue:
+            buffer.send_continue = False
+            with contextlib.suppress(OSError):
+                conn.sock.send(CONTINUE)
+        if closed and buffer.size == 0:
+            self._forget(conn)
+        elif buffer.complete or closed or self.buffered_bytes > self.max_buffered_bytes:
+            self._dispatch(conn)
+
+    def _dispatch(self, conn: TConn) -> None:
+        buffer = self._release(conn)
+        conn.prefetched = buffer.take()
+        conn.data_ready = True
+        self.enqueue_req(conn)
+
+    def _refuse(self, conn: TConn, message: str) -> None:
+        self.log.warning("Timed out a slow request from ip=%s", (conn.client or ("",))[0])
+        body = json.dumps(error_body("request_timeout", message)).encode()
+        head = ("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        with contextlib.suppress(OSError):
+            conn.sock.send(head + body)
+        self._forget(conn)
+
+    def _forget(self, conn: TConn) -> None:
+        self._release(conn)
+        self.nr_conns -= 1
+        conn.close()
+
+    def _release(self, conn: TConn) -> RequestBuffer:
+        buffer = self.buffering.pop(conn)
+        self.buffered_bytes -= buffer.size
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        return buffer

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from flask import Flask, current_app
 
@@ -22,6 +23,7 @@ from indexer.stores.index_store import CorruptIndex, IndexNotFound, IndexStore
 from indexer.stores.milvus_store import is_local_file
 from indexer.stores.vector_store import VectorStoreError
 from indexer.stores.versions import read_current
+from vision.batching import BatchingConfig, BatchObserver, QueryBatcher
 from vision.devices import DeviceUnavailable
 from vision.embedder import Embedder
 from vision.face import FaceLandmarker
@@ -37,10 +39,18 @@ class ModelMismatch(RuntimeError):
     """The configured model differs from the one that built the index: vectors would not compare."""
 
 
+class IndexObserver(BatchObserver, Protocol):
+    """What the server's metrics hear from the resources: batches, and which index version is live."""
+
+    def live_index(self, version: str, model: str, products: int) -> None: ...
+
+
 class Resources:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, observer: IndexObserver | None = None):
         self.settings = settings
+        self.observer = observer
         self._embedder: Embedder | None = None
+        self._batcher: QueryBatcher | None = None
         self._store: IndexStore | None = None
         self.error: str | None = None
         self._landmarker: FaceLandmarker | None = None
@@ -60,6 +70,13 @@ class Resources:
         if self._embedder is None:
             self._wait_for_first_load()
         return self._embedder
+
+    @property
+    def queries(self) -> QueryBatcher:
+        """The worker's micro-batcher for query vectors.  :raise ApiError: index_not_ready, as ``embedder``."""
+        if self._batcher is None:
+            self._wait_for_first_load()
+        return self._batcher
 
     @property
     def store(self) -> IndexStore:
@@ -109,7 +126,11 @@ class Resources:
             log.warning("Querying in fp32: %s queries against this %s index could drift past cosine %.3f",
                         embedder.precision.name, manifest.precision, FIDELITY_BOUND)
             embedder = Embedder(replace(config, precision="fp32"))
+        batching = BatchingConfig(max_batch=self.settings.batch_limit(), max_wait=self.settings.batch_wait(),
+                                  queue_timeout=self.settings.queue_timeout)
+        self._batcher = QueryBatcher(embedder, batching, self.observer)
         self._embedder, self._store, self.error = embedder, store, None
+        self._report_live()
         self._loaded.set()
         log.info("Ready: index version %s, %d products, model %s", store.live.name, manifest.count,
                  embedder.model_id)
@@ -157,10 +178,14 @@ class Resources:
                                 query_fidelity=embedder.precision.fidelity)
         if not switched and store.last_error:
             raise ApiError("reload_failed", f"Still serving {store.live.name}: {store.last_error}")
+        self._report_live()
         return switched
 
     def stop(self) -> None:
+        """Stop polling; queries already waiting for the model are answered first."""
         self._stop.set()
+        if self._batcher is not None:
+            self._batcher.close()
 
     def _load_until_ready(self) -> None:
         while not self._stop.is_set():
@@ -181,8 +206,14 @@ class Resources:
             try:
                 self._store.reload(expected_dim=self._embedder.dim, expected_model_id=self._embedder.model_id,
                                    query_fidelity=self._embedder.precision.fidelity)
+                self._report_live()
             except Exception:  # the poller must outlive any surprise; the old version keeps serving
                 log.exception("Index reload check failed")
+
+    def _report_live(self) -> None:
+        if self.observer is not None and self._store is not None and self._embedder is not None:
+            live = self._store.live
+            self.observer.live_index(live.name, self._embedder.model_id, live.manifest.count)
 
     def _spawn(self, target) -> None:
         thread = threading.Thread(target=target, name=f"shoplens-{target.__name__}", daemon=True)

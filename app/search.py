@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from typing import Callable
 
 import numpy as np
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, jsonify, request, url_for
 
 import app.api_responses as out
 from app.api_requests import (
@@ -19,10 +21,12 @@ from app.api_requests import (
 )
 from app.api_spec import LOADING, UPLOAD_ERRORS, ApiResponses, api
 from app.errors import ApiError
+from app.metrics import metrics
 from app.resources import resources
 from app.uploads import form_photo, uploaded_bytes
 from indexer.records import Product
 from indexer.stores.index_store import SearchHit
+from vision.batching import ClientGone, Overloaded
 from vision.images import load_image
 
 bp = Blueprint("search", __name__, url_prefix="/api/v1")
@@ -85,17 +89,27 @@ def _run(query: SearchQuery):
 
 
 def query_vector(query: SearchQuery) -> np.ndarray:
-    """The normalised query: image, text, or their weighted sum ("like this, but green")."""
-    embedder = resources().embedder
+    """The normalised query: image, text, or their weighted sum ("like this, but green").
+
+    Both go through the worker's micro-batcher, which runs concurrent queries in one forward pass.
+    :raise ApiError: overloaded when the model is too busy to answer in time.
+    """
+    state = resources()
+    encoder = state.queries
+    still_wanted = client_waiting()
     image_vector = text_vector = None
-    if query.image is not None:
-        limits = resources().settings.image_limits()
-        image = load_image(query.image, limits, max_side=None if query.crop else embedder.image_size)
-        if query.crop:
-            image = _crop(image, query.crop)
-        image_vector = embedder.encode_images([image])[0]
-    if query.text is not None:
-        text_vector = embedder.encode_texts([query.text])[0]
+    try:
+        if query.image is not None:
+            with metrics().decode.time():
+                image = load_image(query.image, state.settings.image_limits(),
+                                   max_side=None if query.crop else state.embedder.image_size)
+            if query.crop:
+                image = _crop(image, query.crop)
+            image_vector = encoder.encode_image(image, still_wanted)
+        if query.text is not None:
+            text_vector = encoder.encode_text(query.text, still_wanted)
+    except (Overloaded, ClientGone) as exc:  # a gone client never reads this answer
+        raise ApiError("overloaded", str(exc), {"Retry-After": "2"}) from None
     if image_vector is None:
         return text_vector
     if text_vector is None:
@@ -103,6 +117,27 @@ def query_vector(query: SearchQuery) -> np.ndarray:
     mixed = (1.0 - query.text_weight) * image_vector + query.text_weight * text_vector
     norm = float(np.linalg.norm(mixed))
     return mixed / norm if norm > 1e-6 else image_vector
+
+
+def client_waiting() -> Callable[[], bool]:
+    """Whether the client of this request still has its connection open (False once it hung up).
+
+    gunicorn hands the socket to the app; a peek that reads an orderly close (b"") means nobody will read
+    the answer. Other servers (tests, ``--dev``) give no socket: the client counts as waiting.
+    """
+    sock = request.environ.get("gunicorn.socket")
+    if sock is None:
+        return lambda: True
+
+    def waiting() -> bool:
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+
+    return waiting
 
 
 def _crop(image, crop: Crop):

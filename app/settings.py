@@ -20,6 +20,9 @@ ENV_PREFIX = "SHOPLENS_"
 # ViT-B-32 on LAION-2B: the best zero-shot accuracy per CPU millisecond among open_clip's models (README).
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+MULTIPART_OVERHEAD = 64 * 1024  # form fields and boundaries around the photo itself
+# Where gunicorn workers share Prometheus samples; prometheus_client reads it when first imported.
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _setting(default: Any, help: str, *flags: str, secret: bool = False) -> Any:
@@ -73,9 +76,23 @@ class Settings:
                                     "private or loopback (empty: public addresses only).")
     host: str = _setting("127.0.0.1", "Address the server binds to.")
     port: int = _setting(8000, "Port the server listens on.")
-    workers: int = _setting(0, "gunicorn worker processes; 0 picks one per two cores (at least 1).")
-    threads: int = _setting(4, "Threads per gunicorn worker.")
+    workers: int = _setting(0, "gunicorn worker processes; 0: one per 4 cores (at least 1) on CPU, one on a GPU "
+                               "machine.")
+    threads: int = _setting(0, "Request threads per worker; 0: twice the largest batch (they mostly wait for the "
+                               "model thread).")
     timeout: int = _setting(60, "Seconds before gunicorn restarts a stuck worker.")
+    max_batch: int = _setting(0, "Most queries per forward pass of a worker's micro-batcher; 0: 16 on CPU, 64 on "
+                                 "GPU; 1 turns batching off.")
+    batch_wait_ms: float = _setting(-1.0, "Longest wait (ms) of the model thread for a fuller batch; -1: 2 on CPU, "
+                                          "5 on GPU.")
+    queue_timeout: float = _setting(10.0, "Seconds a query may wait for the model before 503 overloaded.")
+    header_timeout: float = _setting(10.0, "Seconds a client has to send a request's line and headers (408 after).")
+    body_timeout: float = _setting(30.0, "Seconds a client may pause while sending a request body (408 after).")
+    max_connections: int = _setting(1000, "Open connections per worker; more wait in the listen queue.")
+    max_buffered_mb: int = _setting(256, "MiB of request bodies a worker holds while clients are still sending "
+                                         "them; past it, bodies are read by request threads as they arrive.")
+    metrics_token: str = _setting("", "Bearer token for /metrics; empty: /metrics is open (bind it to a private "
+                                      "network).", secret=True)
     admin_token: str = _setting("", "Bearer token for /api/v1/admin/*; empty disables the admin API.",
                                 secret=True)
     ready_wait: float = _setting(30.0, "Seconds a request waits for a worker that is still loading the model and "
@@ -125,6 +142,10 @@ class Settings:
         """torch threads for each server worker: the cores shared out, so workers never oversubscribe them."""
         return self.torch_threads or max(1, (os.cpu_count() or 1) // self.worker_count())
 
+    def max_request_bytes(self) -> int:
+        """The largest request body: one photo of the upload limit plus its multipart framing."""
+        return self.max_upload_bytes + MULTIPART_OVERHEAD
+
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels,
                            min_side=self.min_image_side)
@@ -156,7 +177,25 @@ class Settings:
         return VectorStores(self.vector_store_config(), Path(self.index_dir))
 
     def worker_count(self) -> int:
-        return self.workers or max(1, (os.cpu_count() or 2) // 2)
+        """One worker per GPU machine or per 4 cores: fewer, fuller batches beat more, smaller ones (README)."""
+        return self.workers or (1 if self.serves_on_gpu() else max(1, (os.cpu_count() or 4) // 4))
+
+    def thread_count(self) -> int:
+        return self.threads or 2 * self.batch_limit()
+
+    def batch_limit(self) -> int:
+        return self.max_batch or (64 if self.serves_on_gpu() else 16)
+
+    def batch_wait(self) -> float:
+        """Seconds; per device unless set."""
+        if self.batch_wait_ms >= 0:
+            return self.batch_wait_ms / 1000
+        return 0.005 if self.serves_on_gpu() else 0.002
+
+    def serves_on_gpu(self) -> bool:
+        """Whether the server will find a CUDA GPU, known without importing torch (the master must not)."""
+        device = self.device.strip().lower()
+        return device.startswith("cuda") or (device == "auto" and Path("/dev/nvidiactl").exists())
 
 
 def setting_fields() -> list[dataclasses.Field]:

@@ -16,6 +16,7 @@ import app.api_responses as out
 from app.api_requests import PhotoForm, TryOnForm, TryOnQuery
 from app.api_spec import LOADING, UPLOAD_ERRORS, ApiResponses, api
 from app.look_params import look_layers
+from app.metrics import metrics
 from app.resources import resources
 from app.search import product_json
 from app.uploads import form_photo, uploaded_image
@@ -44,13 +45,18 @@ def try_on(query: TryOnQuery, form: TryOnForm):
     image = form_photo(form)
     looks = look_layers(form.looks, _product_lookup, state.settings.max_looks)
     which = form.faces or query.faces or "all"
-    pixels = np.array(uploaded_image(image, state.settings.image_limits()))  # one writable copy
-    faces = state.landmarker.detect(pixels)
+    stages = metrics().tryon_stage
+    with stages.labels("decode").time():
+        pixels = np.array(uploaded_image(image, state.settings.image_limits()))  # one writable copy
+    with stages.labels("landmarks").time():
+        faces = state.landmarker.detect(pixels)
     if which == "largest":
         faces = faces[:1]
-    render_look(pixels, faces, [layer for layer, _ in looks], in_place=True)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY)
+    with stages.labels("render").time():
+        render_look(pixels, faces, [layer for layer, _ in looks], in_place=True)
+    with stages.labels("encode").time():
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY)
     response = Response(buffer.getvalue(), mimetype="image/jpeg", headers=NO_STORE)
     response.headers["X-Faces"] = str(len(faces))
     return response

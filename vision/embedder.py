@@ -116,12 +116,18 @@ class Embedder:
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed text queries; returns float32 ``(n, dim)`` with unit-norm rows."""
-        chunks = []
-        for start in range(0, len(texts), self.batch_size):
-            tokens = self.tokenizer(list(texts[start:start + self.batch_size])).to(self.device)
-            with torch.inference_mode(), self._autocast():
-                chunks.append(_normalised(self.model.encode_text(tokens)))
+        chunks = [self.encode_tokens(self.tokenize(texts[start:start + self.batch_size]))
+                  for start in range(0, len(texts), self.batch_size)]
         return np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32)
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """Token ids ``(n, context_length)``: cheap, so request threads do it before a batched forward pass."""
+        return self.tokenizer(list(texts))
+
+    def encode_tokens(self, tokens: torch.Tensor) -> np.ndarray:
+        """Embed token ids from ``tokenize``; returns float32 ``(n, dim)`` with unit-norm rows."""
+        with torch.inference_mode(), self._autocast():
+            return _normalised(self.model.encode_text(tokens.to(self.device)))
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         """Accelerators run fp32 weights under autocast; the CPU's bf16 has converted weights instead."""

@@ -1,0 +1,115 @@
+"""The real server (`shoplens serve`, defaults) against slow clients, and its metrics across workers."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import statistics
+import time
+import urllib.error
+import urllib.request
+
+from tests.browser import running_server
+from tests.conftest import product_image
+from tests.slow_clients import (
+    HALF_REQUEST,
+    TricklingUpload,
+    address,
+    half_requests,
+    noisy_jpeg,
+    photo_upload,
+    read_response,
+)
+
+
+def timed_get(url: str) -> tuple[int, float]:
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            response.read()
+            return response.status, time.monotonic() - started
+    except urllib.error.HTTPError as error:
+        return error.code, time.monotonic() - started
+
+
+def timed_photo_search(base: str, jpeg: bytes) -> tuple[int, float]:
+    started = time.monotonic()
+    with socket.create_connection(address(base), timeout=30) as sock:
+        sock.sendall(photo_upload(jpeg))
+        response = read_response(sock, 30)
+    return int(response.split(b" ", 2)[1]), time.monotonic() - started
+
+
+def test_slow_clients_never_hold_the_workers(shop_index):
+    """200 connections with half a header and 20 uploads at ~20 KB/s; searches keep answering fast."""
+    buffer = io.BytesIO()
+    product_image(3, (320, 240)).save(buffer, "JPEG", quality=90)
+    photo = buffer.getvalue()
+    with running_server("--index", str(shop_index), "--reload-interval", "0") as base:
+        with half_requests(base, 200):
+            trickles = [TricklingUpload(base, photo_upload(noisy_jpeg(60_000, seed=i))) for i in range(20)]
+            for upload in trickles:
+                upload.start()
+            time.sleep(0.5)
+            results = []
+            for i in range(12):
+                results.append(timed_get(f"{base}/api/v1/search?q=dress+{i}&k=5"))
+                results.append(timed_photo_search(base, photo))
+            for upload in trickles:
+                upload.join(60)
+    assert [status for status, _ in results] == [200] * len(results)
+    assert statistics.median(seconds for _, seconds in results) < 1.0
+    assert [(u.status, u.error) for u in trickles] == [(200, None)] * 20
+    assert min(u.seconds for u in trickles) > 2.0, "the uploads did not trickle"
+
+
+def test_clients_too_slow_with_headers_or_body_get_408(shop_index):
+    with running_server("--index", str(shop_index), "--reload-interval", "0", "--header-timeout", "1",
+                        "--body-timeout", "1") as base:
+        with socket.create_connection(address(base)) as headers_only:
+            headers_only.sendall(HALF_REQUEST)
+            slow_headers = read_response(headers_only)
+        with socket.create_connection(address(base)) as stalled:
+            request = photo_upload(noisy_jpeg(20_000))
+            stalled.sendall(request[:len(request) // 2])
+            stalled_body = read_response(stalled)
+        with urllib.request.urlopen(f"{base}/api/v1/search?q=bag", timeout=10) as response:
+            assert response.status == 200
+    for answer in (slow_headers, stalled_body):
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 ")
+        assert json.loads(body)["error"]["code"] == "request_timeout"
+
+
+def test_metrics_count_every_worker_and_hold_no_query_text(shop_index):
+    buffer = io.BytesIO()
+    product_image(5, (200, 160)).save(buffer, "JPEG", quality=90)
+    with running_server("--index", str(shop_index), "--reload-interval", "0", "--workers", "2", "--threads", "4",
+                        env={"SHOPLENS_METRICS_TOKEN": "metrics-secret"}) as base:
+        for i in range(8):
+            assert timed_get(f"{base}/api/v1/search?q=secretword{i}&k=3")[0] == 200
+            assert timed_photo_search(base, buffer.getvalue())[0] == 200
+        assert timed_get(f"{base}/api/v1/products/no-such-product")[0] == 404
+        assert timed_get(f"{base}/metrics")[0] == 401
+        request = urllib.request.Request(f"{base}/metrics", headers={"Authorization": "Bearer metrics-secret"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.headers["Content-Type"].startswith("text/plain")
+            text = response.read().decode()
+    samples = {line.split(" ")[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line and not line.startswith("#")}
+
+    def total(prefix: str) -> float:
+        return sum(value for name, value in samples.items() if name.startswith(prefix))
+
+    assert total('shoplens_http_requests_total{endpoint="search.search_by_text",method="GET",status="200"}') == 8
+    assert total('shoplens_http_requests_total{endpoint="search.search_by_image"') == 8
+    assert total('shoplens_errors_total{code="unknown_product"}') == 1
+    assert total('shoplens_model_batch_size_count{tower="image"}') >= 1
+    assert total('shoplens_model_forward_seconds_count{tower="text"}') >= 1
+    assert total('shoplens_model_queue_wait_seconds_count{tower="text"}') == 8
+    assert total("shoplens_image_decode_seconds_count") == 8
+    assert total('shoplens_http_request_duration_seconds_count{endpoint="search.search_by_text"') == 8
+    assert total("shoplens_index_products") == 24
+    assert any(name.startswith("shoplens_index_info{") and value == 1 for name, value in samples.items())
+    assert "secretword" not in text and "127.0.0.1" not in text and "no-such-product" not in text
