@@ -37,8 +37,8 @@ class FakeTowers:
         self.gate.set()
         self.passes = 0
 
-    def preprocess(self, image):
-        return torch.full((3, 2, 2), float(image))
+    def prepare_image(self, image):
+        return float(image)
 
     def tokenize(self, texts):
         return torch.tensor([[len(text)] for text in texts], dtype=torch.float32)
@@ -51,8 +51,8 @@ class FakeTowers:
         values = first_values.numpy().astype(np.float32)
         return np.stack([values, np.ones_like(values)], axis=1)
 
-    def encode_pixels(self, pixels):
-        return self._vectors(pixels[:, 0, 0, 0])
+    def encode_prepared(self, prepared):
+        return self._vectors(torch.tensor(prepared))
 
     def encode_tokens(self, tokens):
         return self._vectors(tokens[:, 0])

@@ -47,11 +47,11 @@ class BatchObserver(Protocol):
 class TowerModel(Protocol):
     """The part of ``vision.embedder.Embedder`` the batcher needs."""
 
-    def preprocess(self, image: Image.Image) -> torch.Tensor: ...
+    def prepare_image(self, image: Image.Image) -> object: ...
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor: ...
 
-    def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray: ...
+    def encode_prepared(self, prepared: Sequence[object]) -> np.ndarray: ...
 
     def encode_tokens(self, tokens: torch.Tensor) -> np.ndarray: ...
 
@@ -66,7 +66,7 @@ class BatchingConfig:
 @dataclass
 class _Query:
     tower: str
-    tensor: torch.Tensor
+    payload: object  # a prepared image or token ids
     deadline: float
     still_wanted: Callable[[], bool]
     enqueued: float = field(default_factory=time.monotonic)
@@ -93,7 +93,7 @@ class QueryBatcher:
 
     def encode_image(self, image: Image.Image, still_wanted: Callable[[], bool] = _always) -> np.ndarray:
         """The unit-norm vector of one RGB image.  :raise Overloaded, ClientGone: see the classes."""
-        return self._submit("image", self.model.preprocess(image), still_wanted)
+        return self._submit("image", self.model.prepare_image(image), still_wanted)
 
     def encode_text(self, text: str, still_wanted: Callable[[], bool] = _always) -> np.ndarray:
         """The unit-norm vector of one text.  :raise Overloaded, ClientGone: see the classes."""
@@ -106,10 +106,10 @@ class QueryBatcher:
             self._queue.put(None)
         self._thread.join(timeout)
 
-    def _submit(self, tower: str, tensor: torch.Tensor, still_wanted: Callable[[], bool]) -> np.ndarray:
+    def _submit(self, tower: str, payload: object, still_wanted: Callable[[], bool]) -> np.ndarray:
         if self._closing.is_set():
             raise Overloaded("The server is shutting down; try again in a moment.")
-        query = _Query(tower, tensor, time.monotonic() + self.config.queue_timeout, still_wanted)
+        query = _Query(tower, payload, time.monotonic() + self.config.queue_timeout, still_wanted)
         self._queue.put(query)
         try:
             return query.future.result(timeout=self.config.queue_timeout)
@@ -195,7 +195,7 @@ class QueryBatcher:
     def _forward(self, tower: str, group: list[_Query]) -> None:
         started = time.monotonic()
         try:
-            vectors = self._encode(tower, [query.tensor for query in group])
+            vectors = self._encode(tower, [query.payload for query in group])
         except Exception as exc:
             if len(group) == 1:
                 _settle(group[0].future, error=exc)
@@ -211,11 +211,10 @@ class QueryBatcher:
         for query, vector in zip(group, vectors):
             _settle(query.future, result=vector)
 
-    def _encode(self, tower: str, tensors: list[torch.Tensor]) -> np.ndarray:
-        stacked = torch.stack(tensors)
+    def _encode(self, tower: str, payloads: list) -> np.ndarray:
         if tower == "image":
-            return self.model.encode_pixels(stacked)
-        return self.model.encode_tokens(stacked)
+            return self.model.encode_prepared(payloads)
+        return self.model.encode_tokens(torch.stack(payloads))
 
 
 def _settle(future: Future, result: np.ndarray | None = None, error: BaseException | None = None) -> None:

@@ -83,6 +83,7 @@ class Embedder:
         model.eval()
         self.model = model
         self.preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
+        self._image_steps, self._tensor_steps = _split_at_to_tensor(preprocess)
         self.tokenizer = open_clip.get_tokenizer(self.model_name)
         self.batch_size = config.batch_size or default_batch_size(self.device)
         self.dim = int(open_clip.get_model_config(self.model_name)["embed_dim"])
@@ -113,6 +114,19 @@ class Embedder:
         with torch.inference_mode(), self._autocast():
             features = self.model.encode_image(pixels.to(self.device, self._input_dtype, non_blocking=True))
         return _normalised(features)
+
+    def prepare_image(self, image: Image.Image) -> Image.Image | torch.Tensor:
+        """The Pillow part of preprocessing (resize, crop), for a request thread to do before batching.
+
+        The tensor part is left to ``encode_prepared`` on the model's own thread: torch ops on many request
+        threads each start an OpenMP team, and idle teams spinning beside the model's halved bf16 speed
+        (docs/BENCHMARKS.md).
+        """
+        return self._image_steps(image)
+
+    def encode_prepared(self, prepared: Sequence[Image.Image | torch.Tensor]) -> np.ndarray:
+        """Embed the output of ``prepare_image`` for several images in one forward pass."""
+        return self.encode_pixels(torch.stack([self._tensor_steps(item) for item in prepared]))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed text queries; returns float32 ``(n, dim)`` with unit-norm rows."""
@@ -177,6 +191,25 @@ class Embedder:
         """One image and one text at the shapes requests use, so the first shopper does not pay for it."""
         self.encode_images(probe_images(self.image_size)[:1])
         self.encode_texts(PROBE_TEXTS[:1])
+
+
+def _split_at_to_tensor(preprocess: Callable) -> tuple[Callable, Callable]:
+    """open_clip's transform as (Pillow steps, tensor steps), split before its ToTensor step."""
+    steps = list(getattr(preprocess, "transforms", []))
+    split = next((i for i, step in enumerate(steps) if type(step).__name__.endswith("ToTensor")), None)
+    if split is None:  # an unfamiliar transform: all of it runs before batching
+        return preprocess, lambda tensor: tensor
+    return _Steps(steps[:split]), _Steps(steps[split:])
+
+
+class _Steps:
+    def __init__(self, steps: list[Callable]):
+        self.steps = steps
+
+    def __call__(self, value):
+        for step in self.steps:
+            value = step(value)
+        return value
 
 
 def _normalised(features: torch.Tensor) -> np.ndarray:
