@@ -105,6 +105,8 @@ class BufferingWorker(JsonErrorWorker):
         self.buffered_bytes = 0
 
     def accept(self, listener):
+        if self.cfg.is_ssl:  # TLS must be unwrapped before framing: leave those connections to gthread
+            return super().accept(listener)
         try:
             client_sock, client_addr = listener.accept()
         except OSError as exc:

@@ -76,8 +76,8 @@ class Settings:
                                     "private or loopback (empty: public addresses only).")
     host: str = _setting("127.0.0.1", "Address the server binds to.")
     port: int = _setting(8000, "Port the server listens on.")
-    workers: int = _setting(0, "gunicorn worker processes; 0: one per 4 cores (at least 1) on CPU, one on a GPU "
-                               "machine.")
+    workers: int = _setting(0, "gunicorn worker processes; 0: one per two cores (at least 1) on CPU, one on a "
+                               "GPU machine.")
     threads: int = _setting(0, "Request threads per worker; 0: twice the largest batch (they mostly wait for the "
                                "model thread).")
     timeout: int = _setting(60, "Seconds before gunicorn restarts a stuck worker.")
@@ -177,8 +177,8 @@ class Settings:
         return VectorStores(self.vector_store_config(), Path(self.index_dir))
 
     def worker_count(self) -> int:
-        """One worker per GPU machine or per 4 cores: fewer, fuller batches beat more, smaller ones (README)."""
-        return self.workers or (1 if self.serves_on_gpu() else max(1, (os.cpu_count() or 4) // 4))
+        """One worker per GPU machine (one model copy on the GPU), else one per two cores (README)."""
+        return self.workers or (1 if self.serves_on_gpu() else max(1, (os.cpu_count() or 2) // 2))
 
     def thread_count(self) -> int:
         return self.threads or 2 * self.batch_limit()
