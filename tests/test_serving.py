@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import socket
 import statistics
+import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -114,3 +118,40 @@ def test_metrics_count_every_worker_and_hold_no_query_text(shop_index):
     assert total("shoplens_index_products") == 24
     assert any(name.startswith("shoplens_index_info{") and value == 1 for name, value in samples.items())
     assert "secretword" not in text and "127.0.0.1" not in text and "no-such-product" not in text
+
+
+def test_graceful_reload_answers_every_query(shop_index):
+    """`kill -HUP` on the master starts new workers and drains the old ones (their queued queries too)."""
+    with running_server("--index", str(shop_index), "--reload-interval", "0", "--workers", "1") as base:
+        port = base.rsplit(":", 1)[1]
+        master = subprocess.run(["pgrep", "-f", f"app.cli serve --host 127.0.0.1 --port {port}"],
+                                capture_output=True, text=True).stdout.split()
+        assert len(master) == 1
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def search() -> None:
+            turn = 0
+            while not stop.is_set():
+                turn += 1
+                statuses.append(timed_get(f"{base}/api/v1/search?q=bag+{turn}&k=3")[0])
+
+        clients = [threading.Thread(target=search) for _ in range(4)]
+        for client in clients:
+            client.start()
+        time.sleep(1.0)
+        workers_before = _children(master[0])
+        os.kill(int(master[0]), signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (set(_children(master[0])) & set(workers_before)):
+            time.sleep(0.2)
+        time.sleep(1.0)
+        stop.set()
+        for client in clients:
+            client.join(30)
+        assert not set(_children(master[0])) & set(workers_before), "the old worker never left"
+    assert len(statuses) > 20 and set(statuses) == {200}
+
+
+def _children(pid: str) -> list[str]:
+    return subprocess.run(["pgrep", "-P", pid], capture_output=True, text=True).stdout.split()
