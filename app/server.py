@@ -69,7 +69,9 @@ def _drain_worker(server, worker) -> None:
 def serve(settings: Settings) -> None:
     samples = tempfile.mkdtemp(prefix="shoplens-metrics-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
     os.environ[MULTIPROCESS_ENV] = samples  # before any worker imports prometheus_client
+    master = os.getpid()
     try:
         GunicornServer(settings).run()
-    finally:
-        shutil.rmtree(samples, ignore_errors=True)
+    finally:  # workers leave through here too (gunicorn forks inside run()): only the master cleans up
+        if os.getpid() == master:
+            shutil.rmtree(samples, ignore_errors=True)

@@ -124,8 +124,9 @@ def test_graceful_reload_answers_every_query(shop_index):
     """`kill -HUP` on the master starts new workers and drains the old ones (their queued queries too)."""
     with running_server("--index", str(shop_index), "--reload-interval", "0", "--workers", "1") as base:
         port = base.rsplit(":", 1)[1]
-        master = subprocess.run(["pgrep", "-f", f"app.cli serve --host 127.0.0.1 --port {port}"],
-                                capture_output=True, text=True).stdout.split()
+        processes = subprocess.run(["pgrep", "-f", f"app.cli serve --host 127.0.0.1 --port {port}"],
+                                   capture_output=True, text=True).stdout.split()  # the master and its worker
+        master = [pid for pid in processes if set(_children(pid)) & set(processes)]
         assert len(master) == 1
         statuses: list[int] = []
         stop = threading.Event()
