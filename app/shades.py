@@ -64,8 +64,8 @@ def match_lipstick(query: ShadeMatchQuery, form: PhotoForm):
 
 def _catalog_shades(types) -> dict[ShadeCandidate, object]:
     """Catalog products of ``types`` that carry a shade, keyed by their shade candidate."""
-    products = resources().store.live.products
-    return {ShadeCandidate(p.id, p.shade_hex): p for p in products if p.product_type in types and p.shade_hex}
+    products = resources().store.live.products.rows_with_shades(kind.value for kind in types)
+    return {ShadeCandidate(p.id, p.shade_hex): p for p in products}
 
 
 def _with_distance(product, delta_e: float) -> dict:

@@ -21,6 +21,7 @@ from app.resources import resources
 from app.search import product_json
 from app.uploads import form_photo, uploaded_image
 from vision.face import Face
+from vision.looks import ProductType
 from vision.makeup import render_look
 from vision.regions import index_sets
 
@@ -87,9 +88,8 @@ def makeup_products():
     """
     live = resources().store.live
     groups: dict[str, list[dict]] = {}
-    for product in live.products:
-        if product.product_type and product.shade_hex:
-            groups.setdefault(product.product_type.value, []).append(product_json(product))
+    for product in live.products.rows_with_shades(kind.value for kind in ProductType):
+        groups.setdefault(product.product_type.value, []).append(product_json(product))
     return jsonify({"groups": groups})
 
 

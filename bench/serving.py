@@ -27,7 +27,7 @@ from pathlib import Path
 from common import ROOT, machine, percentile_ms, photo, random_checkpoint  # noqa: E402
 
 from tests.browser import running_server
-from tests.slow_clients import TricklingUpload, half_requests, noisy_jpeg, photo_upload
+from tests.slow_clients import slow_crowd
 from tests.test_serving import timed_photo_search
 
 QUERIES = 20
@@ -128,11 +128,7 @@ def concurrency_rows(name: str, base: str, seconds: float, queries: list[bytes])
 
 
 def slow_client_row(name: str, base: str, queries: list[bytes]) -> str:
-    with half_requests(base, 200):
-        uploads = [TricklingUpload(base, photo_upload(noisy_jpeg(60_000, seed=i))) for i in range(20)]
-        for upload in uploads:
-            upload.start()
-        time.sleep(0.5)
+    with slow_crowd(base) as uploads:
         results = []
         deadline = time.monotonic() + 6
         turn = 0
@@ -140,8 +136,6 @@ def slow_client_row(name: str, base: str, queries: list[bytes]) -> str:
             results.append(timed_photo_search(base, queries[turn % len(queries)]))
             results.append(timed_text_search(base, TEXTS[turn % len(TEXTS)]))
             turn += 1
-        for upload in uploads:
-            upload.join(60)
     latencies = [seconds for _, seconds in results]
     failed = sum(1 for status, _ in results if status != 200)
     uploads_ok = sum(1 for upload in uploads if upload.status == 200)

@@ -86,6 +86,20 @@ class TricklingUpload(threading.Thread):
         self.seconds = time.monotonic() - started
 
 
+@contextlib.contextmanager
+def slow_crowd(base: str, half_sent: int = 200, uploads: int = 20) -> Iterator[list[TricklingUpload]]:
+    """The issue's scenario: connections holding half a header, plus photo uploads trickling at ~20 KB/s
+    (60 KB each, so about 3 s apiece). Yields the uploads once they are under way; joins them on exit."""
+    with half_requests(base, half_sent):
+        trickles = [TricklingUpload(base, photo_upload(noisy_jpeg(60_000, seed=i))) for i in range(uploads)]
+        for upload in trickles:
+            upload.start()
+        time.sleep(0.5)
+        yield trickles
+        for upload in trickles:
+            upload.join(60)
+
+
 def read_response(sock: socket.socket, limit: float = 15.0) -> bytes:
     """Everything the server sends until it closes the connection (or ``limit`` seconds pass)."""
     sock.settimeout(limit)

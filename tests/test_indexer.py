@@ -36,7 +36,7 @@ def test_index_run_writes_a_live_version(tmp_path, embedder):
     assert manifest["count"] == 10 and manifest["dim"] == embedder.dim
     assert manifest["model_id"] == embedder.model_id and manifest["index_type"] == "Flat"
     assert len(manifest["catalog_checksum"]) == 64 and manifest["created"]
-    assert {"index.faiss", "vectors.npy", "products.jsonl", "skipped.jsonl"} <= {p.name for p in version.iterdir()}
+    assert {"index.faiss", "vectors.npy", "products.arrow", "skipped.jsonl"} <= {p.name for p in version.iterdir()}
 
 
 def test_catalog_image_finds_itself_first(tmp_path, embedder):

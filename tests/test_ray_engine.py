@@ -12,6 +12,7 @@ import pytest
 from app.cli import main as cli_main
 from indexer.embedding import ray_engine
 from indexer.runner import IndexJob, run_index
+from indexer.stores.product_table import ProductTable
 from indexer.stores.versions import read_current
 from tests.conftest import write_catalog
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.slow
 
 def version_contents(index_dir: Path) -> tuple[list[str], np.ndarray, list[tuple[int, str]]]:
     folder = index_dir / read_current(index_dir)
-    ids = [json.loads(line)["id"] for line in (folder / "products.jsonl").read_text().splitlines()]
+    ids = [product.id for product in ProductTable.open(folder)]
     skipped = [(row["line"], row["reason"]) for row in map(json.loads, (folder / "skipped.jsonl").read_text().splitlines())]
     return ids, np.load(folder / "vectors.npy"), skipped
 

@@ -16,15 +16,7 @@ import urllib.request
 
 from tests.browser import running_server
 from tests.conftest import product_image
-from tests.slow_clients import (
-    HALF_REQUEST,
-    TricklingUpload,
-    address,
-    half_requests,
-    noisy_jpeg,
-    photo_upload,
-    read_response,
-)
+from tests.slow_clients import HALF_REQUEST, address, noisy_jpeg, photo_upload, read_response, slow_crowd
 
 
 def timed_get(url: str) -> tuple[int, float]:
@@ -52,17 +44,11 @@ def test_slow_clients_never_hold_the_workers(shop_index):
     product_image(3, (320, 240)).save(buffer, "JPEG", quality=90)
     photo = buffer.getvalue()
     with running_server("--index", str(shop_index), "--reload-interval", "0") as base:
-        with half_requests(base, 200):
-            trickles = [TricklingUpload(base, photo_upload(noisy_jpeg(60_000, seed=i))) for i in range(20)]
-            for upload in trickles:
-                upload.start()
-            time.sleep(0.5)
+        with slow_crowd(base) as trickles:
             results = []
             for i in range(12):
                 results.append(timed_get(f"{base}/api/v1/search?q=dress+{i}&k=5"))
                 results.append(timed_photo_search(base, photo))
-            for upload in trickles:
-                upload.join(60)
     assert [status for status, _ in results] == [200] * len(results)
     assert statistics.median(seconds for _, seconds in results) < 1.0
     assert [(u.status, u.error) for u in trickles] == [(200, None)] * 20

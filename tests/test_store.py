@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import threading
 from pathlib import Path
 
@@ -187,7 +189,8 @@ def test_reload_while_searching(tmp_path):
     assert store.reload() is False  # nothing newer
 
 
-@pytest.mark.parametrize("damage", ["truncate_index", "bad_manifest", "missing_vectors", "count_mismatch"])
+@pytest.mark.parametrize("damage", ["truncate_index", "bad_manifest", "missing_vectors", "count_mismatch",
+                                    "torn_products", "truncated_products", "missing_products"])
 def test_corrupt_new_version_keeps_serving_the_old_one(tmp_path, damage):
     write_synthetic(tmp_path, clustered_vectors(100))
     store = IndexStore.open(tmp_path)
@@ -200,8 +203,17 @@ def test_corrupt_new_version_keeps_serving_the_old_one(tmp_path, damage):
         (new / "manifest.json").write_text("{broken")
     elif damage == "missing_vectors":
         (new / "vectors.npy").unlink()
+    elif damage == "count_mismatch":
+        manifest = json.loads((new / "manifest.json").read_text())
+        (new / "manifest.json").write_text(json.dumps(dict(manifest, count=manifest["count"] + 1)))
+    elif damage == "torn_products":  # a write cut off half-way: the Arrow footer is gone
+        data = (new / "products.arrow").read_bytes()
+        (new / "products.arrow").write_bytes(data[: len(data) // 2])
+    elif damage == "truncated_products":
+        data = (new / "products.arrow").read_bytes()
+        (new / "products.arrow").write_bytes(data[:-20])
     else:
-        (new / "products.jsonl").write_text("\n".join((new / "products.jsonl").read_text().splitlines()[:-1]))
+        (new / "products.arrow").unlink()
     assert store.reload() is False
     assert store.live.name == old and store.last_error
     assert len(store.search(clustered_vectors(1)[0], 5)) == 5

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from indexer.records import Manifest, Product, VectorStoreConfig
 from indexer.stores.filters import FilterColumns, SearchFilters
-from indexer.stores.vector_store import EXACT_LIMIT, CorruptIndex
+from indexer.stores.vector_store import EXACT_LIMIT, CorruptIndex, ProductRows
 
 log = logging.getLogger(__name__)
 ANN_FACTORY = "HNSW32,Flat"
@@ -170,7 +170,7 @@ class FaissFiles:
         faiss.write_index(index, str(staging / "index.faiss"))
         np.save(staging / "vectors.npy", vectors)
 
-    def open(self, folder: Path, manifest: "Manifest", products: Sequence[Product], ids: np.ndarray) -> FaissVectors:
+    def open(self, folder: Path, manifest: "Manifest", products: ProductRows) -> FaissVectors:
         try:
             index = faiss.read_index(str(folder / "index.faiss"), read_flags(manifest.index_type))
             vectors = np.load(folder / "vectors.npy", mmap_mode="r")
@@ -184,8 +184,8 @@ class FaissFiles:
             problems.append(f"FAISS index holds {index.ntotal} x {index.d}, expected {count} x {dim}")
         if problems:
             raise CorruptIndex(f"Index version {folder.name} is inconsistent: {'; '.join(problems)}.")
-        return FaissVectors(index, vectors, ids, exact=manifest.index_type == "Flat",
-                            columns=FilterColumns(products), nprobe=manifest.nprobe,
+        return FaissVectors(index, vectors, products.faiss_ids, exact=manifest.index_type == "Flat",
+                            columns=products.filter_columns(), nprobe=manifest.nprobe,
                             rerank_depth=manifest.rerank_depth)
 
     def discard(self, manifest: "Manifest") -> None:

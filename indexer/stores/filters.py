@@ -7,7 +7,6 @@ from typing import Sequence
 
 import numpy as np
 
-from indexer.records import Product
 
 
 @dataclass(frozen=True)
@@ -26,40 +25,47 @@ class SearchFilters:
 
 
 class _Codes:
-    """A text column as integer codes, so a filter is one vectorised comparison."""
+    """A text column as integer codes (Arrow dictionary indices), so a filter is one vectorised comparison.
 
-    def __init__(self, values: list[str]):
-        self.lookup: dict[str, int] = {}
-        self.codes = np.array([self.lookup.setdefault(value.lower(), len(self.lookup)) for value in values],
-                              dtype=np.int32)
+    Matching is case-insensitive: every dictionary entry that lower-cases to the value matches.
+    """
+
+    def __init__(self, codes: np.ndarray, dictionary: Sequence[str | None]):
+        self.codes = codes
+        self.lookup: dict[str, list[int]] = {}
+        for code, value in enumerate(dictionary):
+            self.lookup.setdefault((value or "").lower(), []).append(code)
 
     def equals(self, value: str) -> np.ndarray:
-        code = self.lookup.get(value.lower())
-        return self.codes == code if code is not None else np.zeros(len(self.codes), bool)
+        codes = self.lookup.get(value.lower())
+        if not codes:
+            return np.zeros(len(self.codes), bool)
+        return self.codes == codes[0] if len(codes) == 1 else np.isin(self.codes, codes)
 
 
 class FilterColumns:
-    """The filterable fields of every product as arrays: a filter costs a few vectorised comparisons."""
+    """The filterable fields of every product as arrays (mapped from the product table, not copied)."""
 
-    def __init__(self, products: Sequence[Product]):
-        self.count = len(products)
-        self._category = _Codes([product.category for product in products])
-        self._brand = _Codes([product.brand for product in products])
-        self._type = _Codes([product.product_type.value if product.product_type else "" for product in products])
-        self._price = np.array([np.nan if p.price is None else p.price for p in products], dtype=np.float64)
-        self._in_stock = np.array([product.in_stock for product in products], dtype=bool)
+    def __init__(self, count: int, labels: dict[str, tuple[np.ndarray, Sequence[str | None]]], price: np.ndarray,
+                 in_stock: np.ndarray):
+        """``labels``: category, brand and product_type as (codes, dictionary); ``price`` NaN when missing."""
+        self.count = count
+        self._labels = {name: _Codes(codes, dictionary) for name, (codes, dictionary) in labels.items()}
+        self._price = price
+        self._in_stock = in_stock
+
+    def label_equals(self, name: str, value: str) -> np.ndarray:
+        return self._labels[name].equals(value)
 
     def mask(self, filters: SearchFilters, exclude_row: int | None = None) -> np.ndarray | None:
         """Rows passing ``filters`` (minus ``exclude_row``), or None when every row passes."""
         if filters.is_empty() and exclude_row is None:
             return None
         mask = np.ones(self.count, bool)
-        if filters.category is not None:
-            mask &= self._category.equals(filters.category)
-        if filters.brand is not None:
-            mask &= self._brand.equals(filters.brand)
-        if filters.product_type is not None:
-            mask &= self._type.equals(filters.product_type)
+        for name in ("category", "brand", "product_type"):
+            value = getattr(filters, name)
+            if value is not None:
+                mask &= self._labels[name].equals(value)
         if filters.min_price is not None:
             mask &= self._price >= filters.min_price  # NaN (no price) never passes a price filter
         if filters.max_price is not None:

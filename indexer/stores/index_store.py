@@ -6,7 +6,6 @@ replaces it in a single assignment, so a search that started on the old version 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from indexer.records import Manifest, Product
 from indexer.stores.backends import VectorStores
 from indexer.stores.filters import SearchFilters
+from indexer.stores.product_table import ProductTable
 from indexer.stores.vector_store import CorruptIndex, VectorIndex, VectorStoreError
 from indexer.stores.versions import read_current
 from vision.precision import FIDELITY_BOUND, combined_fidelity
@@ -48,22 +48,17 @@ class IndexVersion:
         self.path = path
         try:
             self.manifest = Manifest.read(path / "manifest.json")
-            with open(path / "products.jsonl", encoding="utf-8") as handle:
-                records = [json.loads(line) for line in handle if line.strip()]
-            self.products = [Product.from_record(record) for record in records]
-            ids = np.array([record["faiss_id"] for record in records], dtype=np.int64)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise CorruptIndex(f"Index version {path.name} cannot be loaded: {exc}") from exc
-        if len(records) != self.manifest.count:
-            raise CorruptIndex(f"Index version {path.name} is inconsistent: {len(records)} products but the "
+        self.products = ProductTable.open(path)
+        if len(self.products) != self.manifest.count:
+            raise CorruptIndex(f"Index version {path.name} is inconsistent: {len(self.products)} products but the "
                                f"manifest says {self.manifest.count}.")
         stores = stores or VectorStores(index_dir=path.parent)
         try:
-            self.vectors: VectorIndex = stores.get(self.manifest.vector_store).open(path, self.manifest,
-                                                                                     self.products, ids)
+            self.vectors: VectorIndex = stores.get(self.manifest.vector_store).open(path, self.manifest, self.products)
         except VectorStoreError as exc:
             raise CorruptIndex(f"Index version {path.name}: {exc}") from exc
-        self.row_of_id = {product.id: row for row, product in enumerate(self.products)}
 
     @property
     def name(self) -> str:
@@ -78,8 +73,9 @@ class IndexVersion:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.manifest.dim:
             raise ValueError(f"Query has dimension {query.shape[0]}, the index {self.manifest.dim}.")
-        return [SearchHit(self.products[row], score)
-                for row, score in self.vectors.search(query, k, filters, exclude_row)]
+        found = self.vectors.search(query, k, filters, exclude_row)
+        products = self.products.take(row for row, _ in found)
+        return [SearchHit(product, score) for product, (_, score) in zip(products, found)]
 
 
 class IndexStore:
@@ -112,7 +108,7 @@ class IndexStore:
     def get(self, product_id: str) -> Product:
         """:raise UnknownProduct:"""
         live = self._live
-        row = live.row_of_id.get(product_id)
+        row = live.products.row_of(product_id)
         if row is None:
             raise UnknownProduct(product_id)
         return live.products[row]
@@ -120,7 +116,7 @@ class IndexStore:
     def similar(self, product_id: str, k: int, filters: SearchFilters = SearchFilters()) -> list[SearchHit]:
         """Products closest to ``product_id``'s image, without the product itself.  :raise UnknownProduct:"""
         live = self._live
-        row = live.row_of_id.get(product_id)
+        row = live.products.row_of(product_id)
         if row is None:
             raise UnknownProduct(product_id)
         return live.search(live.vectors.vector(row), k, filters, exclude_row=row)

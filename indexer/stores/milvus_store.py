@@ -19,7 +19,7 @@ import numpy as np
 
 from indexer.records import Manifest, Product, VectorStoreConfig
 from indexer.stores.filters import SearchFilters
-from indexer.stores.vector_store import EXACT_LIMIT, CorruptIndex, VectorStoreError
+from indexer.stores.vector_store import EXACT_LIMIT, CorruptIndex, ProductRows, VectorStoreError
 
 log = logging.getLogger(__name__)
 HNSW_PARAMS = {"M": 32, "efConstruction": 100}
@@ -150,7 +150,7 @@ class MilvusStore:
         manifest.index_type = "FLAT" if exact else f"HNSW{HNSW_PARAMS['M']}"
         manifest.ef_search = 0 if exact else EF_SEARCH
 
-    def open(self, folder: Path, manifest: "Manifest", products: Sequence[Product], ids: np.ndarray) -> MilvusVectors:
+    def open(self, folder: Path, manifest: "Manifest", products: ProductRows) -> MilvusVectors:
         client = self.client
         name = manifest.collection
         try:

@@ -13,7 +13,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from indexer.records import Manifest, Product
-from indexer.stores.filters import SearchFilters
+from indexer.stores.filters import FilterColumns, SearchFilters
 
 EXACT_LIMIT = 50_000  # below this many products every backend searches exactly (docs/BENCHMARKS.md)
 
@@ -24,6 +24,14 @@ class CorruptIndex(RuntimeError):
 
 class VectorStoreError(RuntimeError):
     """The vector backend cannot be reached, or is not installed."""
+
+
+class ProductRows(Protocol):
+    """What a backend may read of a version's products when it opens (``product_table.ProductTable``)."""
+
+    faiss_ids: np.ndarray
+
+    def filter_columns(self) -> FilterColumns: ...
 
 
 class VectorIndex(Protocol):
@@ -46,7 +54,7 @@ class VectorStore(Protocol):
         """Store one version's vectors (files into ``staging``, or a new collection) and record in the
         manifest how to find and search them."""
 
-    def open(self, folder: Path, manifest: "Manifest", products: Sequence[Product], ids: np.ndarray) -> VectorIndex:
+    def open(self, folder: Path, manifest: "Manifest", products: ProductRows) -> VectorIndex:
         """:raise CorruptIndex: when the vectors are missing or disagree with the manifest."""
 
     def discard(self, manifest: "Manifest") -> None:

@@ -23,6 +23,7 @@ import numpy as np
 
 from indexer.records import Manifest, Product, SkippedRow
 from indexer.stores.backends import VectorStores
+from indexer.stores.product_table import TABLE_FILE, write_product_table
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,7 @@ def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarra
     staging.mkdir(parents=True)
     stores = stores or VectorStores(index_dir=out_dir)
     stores.writer.write(staging, manifest, products, ids, vectors)
-    _write_lines(staging / "products.jsonl",
-                 (dict(product.to_record(), faiss_id=int(faiss_id)) for product, faiss_id in zip(products, ids)))
+    write_product_table(staging / TABLE_FILE, products, ids)
     _write_lines(staging / "skipped.jsonl", (asdict(row) for row in skipped))
     (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
     for path in staging.iterdir():

@@ -1,0 +1,186 @@
+"""The products of one index version as a columnar, memory-mapped table (Apache Arrow IPC file).
+
+Every server worker maps the same file, so the operating system's page cache holds one copy for the whole
+box however many workers read it, the way Lucene's doc values and Milvus's scalar fields work. Nothing is
+turned into Python objects when a version opens: a ``Product`` is built only for a row a response returns,
+filters are numpy comparisons over the mapped columns, and a product id is found by binary search over an
+id order stored beside the ids.
+
+Versions written before this table (``products.jsonl`` only) are read into the same table in memory, as
+they always were, so they keep serving until the next ``shoplens index``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from indexer.records import Product
+from indexer.stores.filters import FilterColumns
+from indexer.stores.vector_store import CorruptIndex
+
+TABLE_FILE = "products.arrow"
+LEGACY_FILE = "products.jsonl"
+_TEXT = pa.large_string()  # 64-bit offsets: a column of one record batch may pass 2 GB at tens of millions
+_LABEL = pa.dictionary(pa.int32(), pa.string())  # few distinct values over millions of rows
+SCHEMA = pa.schema([
+    ("id", _TEXT), ("title", _TEXT), ("image", _TEXT), ("line", pa.int64()), ("category", _LABEL),
+    ("brand", _LABEL), ("price", pa.float64()), ("currency", _LABEL), ("url", _TEXT), ("in_stock", pa.bool_()),
+    ("product_type", _LABEL), ("shade_hex", _TEXT), ("finish", _LABEL), ("faiss_id", pa.int64()),
+    ("id_order", pa.int64()),  # rows sorted by id: the binary search behind ``row_of``
+])
+_LABELS = ("category", "brand", "currency", "product_type", "finish")
+_PRODUCT_FIELDS = tuple(Product.__dataclass_fields__)
+
+
+def product_table(products: Sequence[Product], faiss_ids: np.ndarray) -> pa.Table:
+    """The Arrow table of ``products`` (price NaN when missing: a plain column maps without copying)."""
+    ids = [product.id for product in products]
+    columns = {
+        "id": pa.array(ids, _TEXT),
+        "title": pa.array([p.title for p in products], _TEXT),
+        "image": pa.array([p.image for p in products], _TEXT),
+        "line": pa.array([p.line for p in products], pa.int64()),
+        "category": _labels([p.category for p in products]),
+        "brand": _labels([p.brand for p in products]),
+        "price": pa.array(np.array([np.nan if p.price is None else p.price for p in products], np.float64)),
+        "currency": _labels([p.currency for p in products]),
+        "url": pa.array([p.url for p in products], _TEXT),
+        "in_stock": pa.array([bool(p.in_stock) for p in products], pa.bool_()),
+        "product_type": _labels([p.product_type.value if p.product_type else "" for p in products]),
+        "shade_hex": pa.array([p.shade_hex for p in products], _TEXT),
+        "finish": _labels([p.finish.value if p.finish else "" for p in products]),
+        "faiss_id": pa.array(np.asarray(faiss_ids, np.int64)),
+        "id_order": pa.array(np.argsort(np.array(ids, dtype=object), kind="stable").astype(np.int64)),
+    }
+    return pa.table(columns, schema=SCHEMA)
+
+
+def write_product_table(path: Path, products: Sequence[Product], faiss_ids: np.ndarray) -> None:
+    """Write the table uncompressed: compressed buffers could not be mapped, only copied."""
+    table = product_table(products, faiss_ids)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, SCHEMA) as writer:
+        writer.write_table(table)  # one record batch: more would have to be joined (copied) to be searched
+
+
+class ProductTable:
+    """A version's products, by row (the row numbers the vector stores return)."""
+
+    def __init__(self, table: pa.Table, source: str):
+        """:raise CorruptIndex: when the columns are not the ones this code writes."""
+        if not table.schema.equals(SCHEMA):
+            raise CorruptIndex(f"{source} has columns {table.schema.names}, not this version's {SCHEMA.names}.")
+        self.source = source
+        self._table = table.combine_chunks() if table.num_rows and _chunks(table) > 1 else table
+        self._ids = self._table.column("id")
+        self._order = _numpy(self._table.column("id_order"))
+        self.faiss_ids = _numpy(self._table.column("faiss_id"))
+
+    @classmethod
+    def open(cls, folder: Path) -> "ProductTable":
+        """Map ``products.arrow``, or read a version written before it (``products.jsonl``).
+
+        :raise CorruptIndex: for a missing, torn or truncated file, naming it.
+        """
+        path = folder / TABLE_FILE
+        if path.exists():
+            try:
+                table = pa.ipc.open_file(pa.memory_map(str(path), "r")).read_all()
+            except (OSError, pa.ArrowException) as exc:
+                raise CorruptIndex(f"Index version {folder.name}: {TABLE_FILE} is damaged ({exc}); rebuild the "
+                                   "version with `shoplens index`.") from exc
+            return cls(table, str(path))
+        legacy = folder / LEGACY_FILE
+        try:
+            with open(legacy, encoding="utf-8") as handle:
+                records = [json.loads(line) for line in handle if line.strip()]
+            products = [Product.from_record(record) for record in records]
+            ids = np.array([record["faiss_id"] for record in records], dtype=np.int64)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise CorruptIndex(f"Index version {folder.name} cannot be loaded: {exc}") from exc
+        return cls(product_table(products, ids), str(legacy))
+
+    def __len__(self) -> int:
+        return self._table.num_rows
+
+    def __getitem__(self, row: int) -> Product:
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        return _product(self._table.slice(row, 1).to_pylist()[0])
+
+    def __iter__(self) -> Iterator[Product]:
+        for start in range(0, len(self), 4096):
+            yield from self.take(range(start, min(start + 4096, len(self))))
+
+    def take(self, rows: Iterable[int]) -> list[Product]:
+        """The products of ``rows``, in that order (one vectorised gather, then one object each)."""
+        indices = np.fromiter(rows, dtype=np.int64)
+        if len(indices) == 0:
+            return []
+        return [_product(record) for record in self._table.take(pa.array(indices)).to_pylist()]
+
+    def row_of(self, product_id: str) -> int | None:
+        """The row of ``product_id``, or None (a binary search: O(log n) string comparisons)."""
+        low, high = 0, len(self._order)
+        while low < high:
+            middle = (low + high) // 2
+            value = self._ids[int(self._order[middle])].as_py()
+            if value < product_id:
+                low = middle + 1
+            else:
+                high = middle
+        if low < len(self._order):
+            row = int(self._order[low])
+            if self._ids[row].as_py() == product_id:
+                return row
+        return None
+
+    def rows_with_shades(self, product_types: Iterable[str]) -> list[Product]:
+        """Products of these makeup types that carry a shade (swatches, shade matching)."""
+        wanted = {value.lower() for value in product_types}
+        types = self.filter_columns()
+        mask = np.zeros(len(self), bool)
+        for value in wanted:
+            mask |= types.label_equals("product_type", value)
+        shades = self._table.column("shade_hex").combine_chunks()
+        mask &= np.asarray(pc.not_equal(shades, "").to_numpy(zero_copy_only=False), bool)
+        return self.take(np.flatnonzero(mask))
+
+    def filter_columns(self) -> FilterColumns:
+        """The filterable columns as numpy arrays over the mapped buffers (labels as dictionary codes)."""
+        labels = {}
+        for name in ("category", "brand", "product_type"):
+            column = self._table.column(name).combine_chunks()
+            labels[name] = (_numpy(column.indices), [value.as_py() for value in column.dictionary])
+        price = _numpy(self._table.column("price"))
+        in_stock = self._table.column("in_stock").to_numpy()  # bit-packed in Arrow: one byte a row here
+        return FilterColumns(len(self), labels, price, np.asarray(in_stock, bool))
+
+
+def _labels(values: list[str]) -> pa.DictionaryArray:
+    return pa.array(values, pa.string()).dictionary_encode()
+
+
+def _chunks(table: pa.Table) -> int:
+    return max(column.num_chunks for column in table.columns)
+
+
+def _numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A primitive column as numpy, without copying when it has one chunk and no nulls (the mapped case)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column.to_numpy(zero_copy_only=False)
+
+
+def _product(record: dict) -> Product:
+    record = {name: record[name] for name in _PRODUCT_FIELDS}
+    price = record["price"]
+    record["price"] = None if price is None or price != price else price
+    for name in _LABELS:
+        record[name] = record[name] or ""
+    return Product.from_record(record)
