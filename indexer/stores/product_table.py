@@ -147,7 +147,7 @@ class ProductTable:
         mask = np.zeros(len(self), bool)
         for value in wanted:
             mask |= types.label_equals("product_type", value)
-        shades = self._table.column("shade_hex").combine_chunks()
+        shades = _single(self._table.column("shade_hex"))
         mask &= np.asarray(pc.not_equal(shades, "").to_numpy(zero_copy_only=False), bool)
         return self.take(np.flatnonzero(mask))
 
@@ -155,7 +155,7 @@ class ProductTable:
         """The filterable columns as numpy arrays over the mapped buffers (labels as dictionary codes)."""
         labels = {}
         for name in ("category", "brand", "product_type"):
-            column = self._table.column(name).combine_chunks()
+            column = _single(self._table.column(name))
             labels[name] = (_numpy(column.indices), [value.as_py() for value in column.dictionary])
         price = _numpy(self._table.column("price"))
         in_stock = self._table.column("in_stock").to_numpy()  # bit-packed in Arrow: one byte a row here
@@ -170,10 +170,15 @@ def _chunks(table: pa.Table) -> int:
     return max(column.num_chunks for column in table.columns)
 
 
+def _single(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array: its only chunk as it is (mapped), or the chunks joined (a copy)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def _numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A primitive column as numpy, without copying when it has one chunk and no nulls (the mapped case)."""
     if isinstance(column, pa.ChunkedArray):
-        column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+        column = _single(column)
     return column.to_numpy(zero_copy_only=False)
 
 
