@@ -44,8 +44,9 @@ def value(text: str, series: str) -> float:
 
 
 def test_metrics_expose_the_named_series(scraped):
-    assert value(scraped, 'shoplens_http_requests_total{endpoint="search.search_by_text",method="GET",status="200"}') == 1
-    assert value(scraped, 'shoplens_http_requests_total{endpoint="search.search_by_image",method="POST",status="200"}') == 1
+    requests = 'shoplens_http_requests_total{{endpoint="search.{}",method="{}",status="200"}}'
+    assert value(scraped, requests.format("search_by_text", "GET")) == 1
+    assert value(scraped, requests.format("search_by_image", "POST")) == 1
     assert value(scraped, 'shoplens_errors_total{code="unknown_product"}') == 1
     assert value(scraped, 'shoplens_errors_total{code="invalid_parameter"}') == 1
     assert value(scraped, 'shoplens_model_batch_size_count{tower="image"}') == 1
