@@ -26,6 +26,7 @@ from app.request_buffer import CONTINUE, RequestBuffer
 from app.settings import Settings
 
 RECV_BYTES = 256 * 1024
+STOP_LINGER = 2.0  # seconds a stopping worker waits for the first bytes of a connection it has accepted
 
 _MALFORMED = (
     http_errors.InvalidRequestLine, http_errors.InvalidRequestMethod, http_errors.InvalidHTTPVersion,
@@ -135,8 +136,11 @@ class BufferingWorker(JsonErrorWorker):
         super().murder_pending()
         now = time.monotonic()
         for conn, buffer in list(self.buffering.items()):
-            if buffer.size == 0 and (not self.alive or now - buffer.started > self.header_timeout):
-                self._forget(conn)  # an idle connection that never sent a request: just close it
+            idle_limit = min(self.header_timeout, STOP_LINGER) if not self.alive else self.header_timeout
+            if buffer.size == 0 and now - buffer.started > idle_limit:
+                # an idle connection that never sent a request: just close it (a stopping worker waits a little,
+                # since a client that has just connected is sending its request: closing now would reset it)
+                self._forget(conn)
             elif not buffer.head_done and now - buffer.started > self.header_timeout:
                 self._refuse(conn, f"The request headers took longer than {self.header_timeout:g} s to arrive.")
             elif buffer.head_done and now - buffer.last_progress > self.body_timeout:
