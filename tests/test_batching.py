@@ -80,7 +80,7 @@ def test_batched_vectors_equal_one_at_a_time_ones(embedder, shop_index):
     texts = ["red dress", "a leather bag", "shoes", "blue satin", "lipstick", "green coat"]
     alone = [embedder.encode_images([image])[0] for image in images] + [embedder.encode_texts([t])[0] for t in texts]
     recorder = Recorder()
-    batcher = QueryBatcher(embedder, BatchingConfig(max_batch=16, max_wait=0.05), recorder)
+    batcher = QueryBatcher(embedder, BatchingConfig(max_batch=16, max_wait=1.0), recorder)  # 16 queries fill it
     try:
         calls = [lambda b, image=image: b.encode_image(image) for image in images]
         calls += [lambda b, text=text: b.encode_text(text) for text in texts]
@@ -97,16 +97,23 @@ def test_batched_vectors_equal_one_at_a_time_ones(embedder, shop_index):
 def test_a_failing_input_fails_only_its_own_request():
     towers, recorder = FakeTowers(), Recorder()
     batcher = QueryBatcher(towers, BatchingConfig(max_batch=8, max_wait=0.05), recorder)
+    values = [2.0, float("nan"), 4.0, 5.0]
     try:
-        values = [1.0, 2.0, float("nan"), 4.0, 5.0]
-        results = run_together(batcher, [lambda b, v=v: b.encode_image(v) for v in values], towers)
+        towers.gate.clear()
+        with ThreadPoolExecutor(len(values) + 1) as pool:
+            first = pool.submit(batcher.encode_image, 1.0)
+            time.sleep(0.3)  # the model thread now holds the first query at the gate; the rest queue up
+            futures = [pool.submit(batcher.encode_image, value) for value in values]
+            time.sleep(0.3)
+            towers.gate.set()
+            results = [future.exception() or future.result() for future in futures]
+            assert first.result()[0] == 1.0
     finally:
+        towers.gate.set()
         batcher.close()
-    assert isinstance(results[2], ValueError)
-    for value, result in zip(values, results):
-        if value == value:  # not NaN
-            assert result[0] == value
-    assert towers.passes > len(values), "the failing batch was not retried one query at a time"
+    assert isinstance(results[1], ValueError)
+    assert [results[i][0] for i in (0, 2, 3)] == [2.0, 4.0, 5.0]
+    assert towers.passes == 1 + 1 + len(values), "the failing batch was not retried one query at a time"
 
 
 def test_queries_past_their_deadline_are_dropped_not_run():
@@ -121,9 +128,10 @@ def test_queries_past_their_deadline_are_dropped_not_run():
             assert isinstance(late.exception(timeout=5), Overloaded)
             assert isinstance(first.exception(timeout=5), Overloaded)
             towers.gate.set()
-        assert ("text", "deadline") in recorder.dropped
-        assert towers.passes == 1  # the late query never reached the model
+        # queued after the late query, so answered only once the model thread has dealt with that one
         assert batcher.encode_text("fine now")[0] == len("fine now")
+        assert ("text", "deadline") in recorder.dropped
+        assert towers.passes == 2  # the first query and "fine now": the late one never reached the model
     finally:
         towers.gate.set()
         batcher.close()
