@@ -27,8 +27,7 @@ from pathlib import Path
 from common import ROOT, machine, percentile_ms, photo, random_checkpoint  # noqa: E402
 
 from tests.browser import running_server
-from tests.slow_clients import slow_crowd
-from tests.test_serving import timed_photo_search
+from tests.slow_clients import slow_crowd, timed_get, timed_photo_search
 
 QUERIES = 20
 CLIENT_COUNTS = (1, 8, 32)
@@ -84,15 +83,7 @@ def closed_loop(base: str, kind: str, clients: int, seconds: float, queries: lis
 
 
 def timed_text_search(base: str, text: str) -> tuple[int, float]:
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(f"{base}/api/v1/search?k=10&q={urllib.request.quote(text)}", timeout=60) as r:
-            r.read()
-            return r.status, time.monotonic() - started
-    except urllib.error.HTTPError as error:
-        return error.code, time.monotonic() - started
-    except OSError:  # no answer in time (URLError is an OSError too)
-        return 0, time.monotonic() - started
+    return timed_get(f"{base}/api/v1/search?k=10&q={urllib.request.quote(text)}", timeout=60)
 
 
 def batch_sizes(base: str) -> tuple[float, float]:

@@ -7,6 +7,8 @@ import io
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Iterator
 from urllib.parse import urlsplit
@@ -108,3 +110,26 @@ def read_response(sock: socket.socket, limit: float = 15.0) -> bytes:
         while chunk := sock.recv(65536):
             data += chunk
     return data
+
+
+def timed_get(url: str, timeout: float = 30) -> tuple[int, float]:
+    """(status, seconds) of one GET; status 0 when no answer came in time."""
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            response.read()
+            return response.status, time.monotonic() - started
+    except urllib.error.HTTPError as error:
+        return error.code, time.monotonic() - started
+    except OSError:  # timed out or reset (URLError is an OSError too)
+        return 0, time.monotonic() - started
+
+
+def timed_photo_search(base: str, jpeg: bytes) -> tuple[int, float]:
+    """(status, seconds) of one photo search over a fresh connection; status 0 when no answer came in time."""
+    started = time.monotonic()
+    with socket.create_connection(address(base), timeout=30) as sock:
+        sock.sendall(photo_upload(jpeg))
+        response = read_response(sock, 30)
+    status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else 0
+    return status, time.monotonic() - started

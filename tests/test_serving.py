@@ -16,26 +16,16 @@ import urllib.request
 
 from tests.browser import running_server
 from tests.conftest import product_image
-from tests.slow_clients import HALF_REQUEST, address, noisy_jpeg, photo_upload, read_response, slow_crowd
-
-
-def timed_get(url: str) -> tuple[int, float]:
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            response.read()
-            return response.status, time.monotonic() - started
-    except urllib.error.HTTPError as error:
-        return error.code, time.monotonic() - started
-
-
-def timed_photo_search(base: str, jpeg: bytes) -> tuple[int, float]:
-    started = time.monotonic()
-    with socket.create_connection(address(base), timeout=30) as sock:
-        sock.sendall(photo_upload(jpeg))
-        response = read_response(sock, 30)
-    status = int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/") else 0  # 0: no answer in time
-    return status, time.monotonic() - started
+from tests.slow_clients import (
+    HALF_REQUEST,
+    address,
+    noisy_jpeg,
+    photo_upload,
+    read_response,
+    slow_crowd,
+    timed_get,
+    timed_photo_search,
+)
 
 
 def test_slow_clients_never_hold_the_workers(shop_index):

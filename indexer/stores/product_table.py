@@ -77,11 +77,12 @@ class ProductTable:
             raise CorruptIndex(f"{source} has columns {table.schema.names}, not this version's {SCHEMA.names}.")
         self.source = source
         self._table = table.combine_chunks() if table.num_rows and _chunks(table) > 1 else table
-        self._ids = self._table.column("id")
         self._order = _numpy(self._table.column("id_order"))
         self.faiss_ids = _numpy(self._table.column("faiss_id"))
         self._in_stock = np.asarray(self._table.column("in_stock").to_numpy(), bool)  # bit-packed: 1 byte a row
         self._rows = _RowReader(self._table, self._in_stock)
+        self._ids = self._rows.text["id"]
+        self._filters: FilterColumns | None = None
 
     @classmethod
     def open(cls, folder: Path) -> "ProductTable":
@@ -128,14 +129,14 @@ class ProductTable:
         low, high = 0, len(self._order)
         while low < high:
             middle = (low + high) // 2
-            value = self._ids[int(self._order[middle])].as_py()
+            value = self._ids.value(int(self._order[middle]))
             if value < product_id:
                 low = middle + 1
             else:
                 high = middle
         if low < len(self._order):
             row = int(self._order[low])
-            if self._ids[row].as_py() == product_id:
+            if self._ids.value(row) == product_id:
                 return row
         return None
 
@@ -151,12 +152,15 @@ class ProductTable:
         return self.take(np.flatnonzero(mask))
 
     def filter_columns(self) -> FilterColumns:
-        """The filterable columns as numpy arrays over the mapped buffers (labels as dictionary codes)."""
-        labels = {}
-        for name in ("category", "brand", "product_type"):
-            column = _single(self._table.column(name))
-            labels[name] = (_numpy(column.indices), [value.as_py() for value in column.dictionary])
-        return FilterColumns(len(self), labels, _numpy(self._table.column("price")), self._in_stock)
+        """The filterable columns as numpy arrays over the mapped buffers (labels as dictionary codes); built
+        once, shared by the vector store's filters and the shade lists."""
+        if self._filters is None:
+            labels = {}
+            for name in ("category", "brand", "product_type"):
+                column = _single(self._table.column(name))
+                labels[name] = (_numpy(column.indices), [value.as_py() for value in column.dictionary])
+            self._filters = FilterColumns(len(self), labels, _numpy(self._table.column("price")), self._in_stock)
+        return self._filters
 
 
 def _labels(values: list[str]) -> pa.DictionaryArray:
@@ -184,8 +188,8 @@ class _RowReader:
     a search answer builds its ``Product``s in tens of microseconds."""
 
     def __init__(self, table: pa.Table, in_stock: np.ndarray):
-        self._text = {name: _TextColumn(_single(table.column(name))) for name in ("id", "title", "image", "url",
-                                                                                 "shade_hex")}
+        self.text = {name: _TextColumn(_single(table.column(name))) for name in ("id", "title", "image", "url",
+                                                                                "shade_hex")}
         self._labels = {}
         for name in _LABELS:
             column = _single(table.column(name))
@@ -195,7 +199,7 @@ class _RowReader:
         self._in_stock = in_stock
 
     def product(self, row: int) -> Product:
-        text = {name: column.value(row) for name, column in self._text.items()}
+        text = {name: column.value(row) for name, column in self.text.items()}
         label = {name: dictionary[codes[row]] for name, (codes, dictionary) in self._labels.items()}
         price = float(self._price[row])
         return Product(id=text["id"], title=text["title"], image=text["image"], line=int(self._line[row]),
