@@ -14,22 +14,24 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
 
     :raise IndexNotFound, WeightsNotFound, ...: only with ``background_load=False`` (tests, checks).
     """
-    from app import admin, catalog_images, health, openapi, search, shades, tryon, web
+    from app import admin, catalog_images, health, openapi, recommend, search, shades, tryon, web
     from app.errors import register_error_handlers
     from app.limits import install_cors, install_rate_limits
     from app.metrics import install_metrics
     from app.resources import Resources, init_app
     from app.security import register_security_headers
-    from app.uploads import InMemoryRequest
+    from app.uploads import DepthSafeJSON, InMemoryRequest
 
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=str(package_files.files("static")), static_url_path="/static")
     app.request_class = InMemoryRequest
+    app.json = DepthSafeJSON(app)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_request_bytes(),
                       MAX_FORM_MEMORY_SIZE=500_000, MAX_FORM_PARTS=50)
     register_error_handlers(app)
     register_security_headers(app)
-    for blueprint in (search.bp, tryon.bp, shades.bp, catalog_images.bp, admin.bp, health.bp, openapi.bp, web.bp):
+    for blueprint in (search.bp, recommend.bp, tryon.bp, shades.bp, catalog_images.bp, admin.bp, health.bp,
+                      openapi.bp, web.bp):
         app.register_blueprint(blueprint)
     install_rate_limits(app, settings)
     install_cors(app, settings)

@@ -42,6 +42,8 @@ MAX_QUERY_CHARS = 500
 MAX_FILTER_CHARS = 200
 DEFAULT_TEXT_WEIGHT = 0.5
 MAX_SHADE_MATCHES = 20
+MAX_SESSION_IDS = 50  # the page keeps the last 30 interactions; a mobile app may keep a few more
+MAX_ID_CHARS = 500
 CROP_PATTERN = r"^\d{1,9},\d{1,9},[1-9]\d{0,8},[1-9]\d{0,8}$"
 HEX_PATTERN = r"^\s*#?[0-9A-Fa-f]{6}\s*$"
 
@@ -207,6 +209,56 @@ def merged_search_options(query: SearchOptions, form: PhotoSearchForm) -> Search
         return SearchOptions.model_validate(values)
     except ValidationError as error:
         raise api_error(error) from None
+
+
+ProductId = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+Weight = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
+
+
+def _weighted_ids(value: Any) -> Any:
+    """A list of ids means weight 1 each; an id listed twice is refused (give it a weight instead)."""
+    if isinstance(value, list):
+        seen: set[Any] = set()
+        if twice := [item for item in value if isinstance(item, str) and (item in seen or seen.add(item))]:
+            raise ValueError(f"{twice[0]!r} is listed more than once; send it once, with a weight if it counts "
+                             f"more")
+        return {item: 1.0 for item in value} if all(isinstance(item, str) for item in value) else value
+    return value
+
+
+WeightedIds = Annotated[dict[ProductId, Weight], BeforeValidator(_weighted_ids), WithJsonSchema({"anyOf": [
+    {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS}, "uniqueItems": True,
+     "maxItems": MAX_SESSION_IDS},
+    {"type": "object", "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+     "maxProperties": MAX_SESSION_IDS}]})]
+
+
+class RecommendBody(Filters):
+    """A shopper's session, kept by their browser and sent only with this request."""
+
+    positive: WeightedIds = Field(min_length=1, max_length=MAX_SESSION_IDS, description=(
+        "Products the shopper viewed, tapped, tried on or put in the basket: a list of ids (weight 1 each) or "
+        f'{{"id": weight}} with weights in (0, 1000]; at most {MAX_SESSION_IDS}.'), examples=[["lip-ruby-matte"]])
+    negative: WeightedIds = Field(default_factory=dict, max_length=MAX_SESSION_IDS, description=(
+        '"Not for me": products whose look to stay away from, as a list or {"id": weight}.'))
+    q: str = Field(None, max_length=MAX_QUERY_CHARS, description='Text to mix in ("but in green").')
+    text_weight: TextWeight = DEFAULT_TEXT_WEIGHT
+    diversity: float = Field(0.3, ge=0, le=1, allow_inf_nan=False, description=(
+        "0: the closest products only; higher: fewer near copies (maximal marginal relevance, lambda = "
+        "1 - diversity)."))
+    skip_unknown: bool = Field(False, description=(
+        "Leave out ids the catalog no longer has (listed in the answer's unknown) instead of answering 404 "
+        "unknown_product: a browser's history outlives re-indexing."))
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> RecommendBody:
+        if both := sorted(self.positive.keys() & self.negative.keys()):
+            raise ValueError(f"{both[0]!r} is both positive and negative")
+        return self
+
+    @property
+    def text(self) -> str | None:
+        return (self.q or "").strip() or None
 
 
 class PhotoForm(Parameters):

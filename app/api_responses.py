@@ -66,6 +66,20 @@ class SearchResults(Response):
     took_ms: float
 
 
+class RecommendedProduct(ScoredProduct):
+    because: str = Field(description="The id of the session's positive product this one is closest to: what a "
+                                     'page may honestly say ("Because you looked at ...").')
+
+
+class Recommendations(Response):
+    results: list[RecommendedProduct] = Field(description=(
+        "In the order picked (relevance traded against variety); never a product of the session; exactly k when "
+        "the catalog has enough products passing the filters."))
+    unknown: list[str] = Field(description="Session ids left out because the catalog lacks them (skip_unknown).")
+    version: str = Field(description="The index version that answered.")
+    took_ms: float
+
+
 class ShadeMatch(Product):
     delta_e: float = Field(description="CIEDE2000 distance to the measured colour; under 2 is a close match.")
 

@@ -16,7 +16,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.settings import Settings
 
-SEARCH_ENDPOINTS = ("search.search_by_image", "search.search_by_text", "search.similar_products")
+SEARCH_ENDPOINTS = ("search.search_by_image", "search.search_by_text", "search.similar_products",
+                    "recommend.recommend")
 FACE_ENDPOINTS = ("tryon.try_on", "tryon.face_landmarks", "shades.analyze_face", "shades.match_lipstick")
 
 

@@ -47,48 +47,62 @@ async function callApi(url, options) {
   return body;
 }
 
-function renderResults(results) {
-  const list = $("results");
-  list.replaceChildren();
-  for (const product of results) {
-    const item = document.createElement("li");
-    item.className = "card";
-    item.dataset.productId = product.id;
-    const image = document.createElement("img");
-    image.src = product.image_url + "?size=384";
-    image.alt = product.title;
-    image.loading = "lazy";
-    const body = document.createElement("div");
-    body.className = "body";
-    const title = document.createElement("p");
-    title.className = "title";
-    title.textContent = product.title;
-    const price = document.createElement("span");
-    price.className = "price";
-    price.textContent = formatPrice(product.price, product.currency);
-    const meta = document.createElement("span");
-    meta.className = "meta";
-    meta.textContent = [product.brand, product.in_stock ? "" : "out of stock"].filter(Boolean).join(" · ");
-    const actions = document.createElement("div");
-    actions.className = "actions";
-    const more = document.createElement("button");
-    more.type = "button";
-    more.className = "button more-like-this";
-    more.textContent = "More like this";
-    more.addEventListener("click", () => moreLikeThis(product));
-    actions.append(more);
-    if (product.url) {
-      const buy = document.createElement("a");
-      buy.className = "button primary";
-      buy.href = product.url;
-      buy.rel = "noopener";
-      buy.textContent = "View";
-      actions.append(buy);
-    }
-    body.append(title, price, meta, actions);
-    item.append(image, body);
-    list.append(item);
+// A product the shopper acted on, for the "For you" row (foryou.js keeps it in this browser only).
+function announce(product, kind) {
+  document.dispatchEvent(new CustomEvent("shoplens:interaction", { detail: { product, kind } }));
+}
+
+function productCard(product, { note = "", extraActions = [] } = {}) {
+  const item = document.createElement("li");
+  item.className = "card";
+  item.dataset.productId = product.id;
+  const image = document.createElement("img");
+  image.src = product.image_url + "?size=384";
+  image.alt = product.title;
+  image.loading = "lazy";
+  const body = document.createElement("div");
+  body.className = "body";
+  const title = document.createElement("p");
+  title.className = "title";
+  title.textContent = product.title;
+  const price = document.createElement("span");
+  price.className = "price";
+  price.textContent = formatPrice(product.price, product.currency);
+  const meta = document.createElement("span");
+  meta.className = "meta";
+  meta.textContent = [product.brand, product.in_stock ? "" : "out of stock"].filter(Boolean).join(" · ");
+  body.append(title, price, meta);
+  if (note) {
+    const why = document.createElement("span");
+    why.className = "meta why";
+    why.textContent = note;
+    body.append(why);
   }
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const more = document.createElement("button");
+  more.type = "button";
+  more.className = "button more-like-this";
+  more.textContent = "More like this";
+  more.addEventListener("click", () => moreLikeThis(product));
+  actions.append(more);
+  if (product.url) {
+    const buy = document.createElement("a");
+    buy.className = "button primary";
+    buy.href = product.url;
+    buy.rel = "noopener";
+    buy.textContent = "View";
+    buy.addEventListener("click", () => announce(product, "viewed"));
+    actions.append(buy);
+  }
+  actions.append(...extraActions);
+  body.append(actions);
+  item.append(image, body);
+  return item;
+}
+
+function renderResults(results) {
+  $("results").replaceChildren(...results.map((product) => productCard(product)));
 }
 
 async function runSearch(event) {
@@ -114,6 +128,7 @@ async function runSearch(event) {
 }
 
 async function moreLikeThis(product) {
+  announce(product, "explored");
   const params = filterParams();
   await show(callApi(`/api/v1/products/${encodeURIComponent(product.id)}/similar?${params}`),
              `Finding products like “${product.title}”…`);
@@ -208,6 +223,8 @@ function setupTabs() {
     });
   }
 }
+
+window.shoplens = { callApi, productCard };
 
 document.addEventListener("DOMContentLoaded", () => {
   $("search-form").addEventListener("submit", runSearch);

@@ -127,7 +127,10 @@
   // One shade per product type, like a real face: picking another lipstick replaces the first.
   function toggle(product) {
     if (state.chosen.get(product.product_type) === product.id) state.chosen.delete(product.product_type);
-    else state.chosen.set(product.product_type, product.id);
+    else {
+      state.chosen.set(product.product_type, product.id);
+      document.dispatchEvent(new CustomEvent("shoplens:interaction", { detail: { product, kind: "tried" } }));
+    }
     for (const button of document.querySelectorAll(".swatch")) {
       button.setAttribute("aria-pressed", String(state.chosen.get(button.dataset.type) === button.dataset.productId));
     }

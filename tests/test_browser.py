@@ -51,6 +51,55 @@ def test_photo_text_and_more_like_this(server, shop_index):
         assert not errors, errors
 
 
+def test_for_you_row_follows_the_history_kept_in_the_browser(server):
+    with phone_page() as page:
+        errors: list[str] = []
+        recommend_bodies: list[dict] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda request: recommend_bodies.append(request.post_data_json)
+                if request.url.endswith("/api/v1/recommend") else None)
+        page.goto(server + "/")
+        page.fill("#query", "striped bag")
+        page.click("#search-button")
+        expect(page.locator("#status")).to_have_text("20 results")
+        expect(page.locator("#for-you")).to_be_hidden()
+        assert recommend_bodies == []  # no history, nothing sent
+
+        browsed, rows = [], []
+        for step in range(3):
+            card = page.locator("#results li.card").nth(step)
+            browsed.append(card.get_attribute("data-product-id"))
+            card.locator("button.more-like-this").click()
+            expect(page.locator(f'#results li.card[data-product-id="{browsed[-1]}"]')).to_have_count(0)
+            expect(page.locator("#for-you-because")).to_contain_text(page.evaluate(
+                "id => JSON.parse(localStorage.getItem('shoplens.history.v1'))[0].title", browsed[-1]))
+            expect(page.locator("#for-you-row li.card")).to_have_count(8)
+            rows.append(page.locator("#for-you-row li.card").evaluate_all(
+                "cards => cards.map(card => card.dataset.productId)"))
+            assert not set(rows[-1]) & set(browsed)
+        assert rows[0] != rows[2]
+        assert set(recommend_bodies[-1]["positive"]) == set(browsed)
+        page.locator("#for-you").scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "for-you-390x844.png"))
+        assert page.context.cookies() == []
+
+        rejected = rows[2][0]
+        page.locator(f'#for-you-row li.card[data-product-id="{rejected}"] button.not-for-me').click()
+        expect(page.locator(f'#for-you-row li.card[data-product-id="{rejected}"]')).to_have_count(0)
+        assert recommend_bodies[-1]["negative"] == [rejected]
+
+        page.click("#for-you-clear")
+        expect(page.locator("#for-you")).to_be_hidden()
+        assert page.evaluate("() => Object.keys(localStorage).filter(key => key.startsWith('shoplens.'))") == []
+        sent = len(recommend_bodies)
+        page.reload()
+        expect(page.locator("#search-button")).to_be_enabled()
+        expect(page.locator("#for-you")).to_be_hidden()
+        assert len(recommend_bodies) == sent
+        assert not errors, errors
+
+
 def test_error_state_is_shown(server, tmp_path):
     bogus = tmp_path / "not-a-photo.jpg"
     bogus.write_bytes(b"%PDF-1.4 definitely a pdf")

@@ -32,6 +32,7 @@ def test_search_budget_then_429_with_retry_after(makeup_index):
     assert blocked.status_code == 429
     assert blocked.get_json()["error"]["code"] == "rate_limited"
     assert int(blocked.headers["Retry-After"]) > 0
+    assert client.post("/api/v1/recommend", json={"positive": ["lip-berry"]}).status_code == 429
     assert client.get("/api/v1/products/lip-berry").status_code == 200  # lookups are not limited
     assert client.get("/healthz").status_code == 200
 

@@ -75,6 +75,19 @@ def test_uploads_never_touch_the_disk_or_the_logs(makeup_app, makeup_index, capl
     assert selfie[:64].hex() not in logged
 
 
+def test_a_recommend_session_is_neither_kept_nor_logged(makeup_app, makeup_index, caplog):
+    client = makeup_app.test_client()
+    before = files_under(makeup_index)
+    caplog.set_level(logging.DEBUG)
+    answer = client.post("/api/v1/recommend", json={"positive": {"lip-mauve": 3}, "negative": ["lip-coral-crush"],
+                                                    "q": "secret wish", "k": 3})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers and "no-store" in answer.headers["Cache-Control"]
+    assert files_under(makeup_index) == before
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "lip-mauve" not in logged and "lip-coral-crush" not in logged and "secret wish" not in logged
+
+
 def large_upload_environ() -> dict:
     boundary, body = encode_multipart({"image": FileStorage(io.BytesIO(b"x" * 2_000_000), "a.jpg")})
     return {"REQUEST_METHOD": "POST", "CONTENT_TYPE": f"multipart/form-data; boundary={boundary}",

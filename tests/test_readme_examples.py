@@ -35,7 +35,7 @@ def test_readme_has_an_example_for_every_endpoint():
     commands = " ".join(readme_curl_commands())
     for path in ("/api/v1/search", "/api/v1/products/", "/similar", "/api/v1/admin/reload", "/healthz", "/readyz",
                  "/api/v1/tryon", "/api/v1/tryon/products", "/api/v1/face/landmarks", "/api/v1/face/analyze",
-                 "/api/v1/shades/match", "/metrics"):
+                 "/api/v1/shades/match", "/metrics", "/api/v1/recommend"):
         assert path in commands, path
 
 

@@ -14,7 +14,8 @@ from mediapipe.python.solutions import face_mesh_connections as mesh
 
 Edges = frozenset[tuple[int, int]]
 
-# Landmarks with no official connection set (TRYON_NOTES.md): cheek centres and skin patches.
+# Landmarks with no official connection set: cheek centres and skin-sampling patches, read off MediaPipe's
+# canonical face model (mediapipe/modules/face_geometry/data/canonical_face_model_uv_visualization.png).
 CHEEK_CENTRE = {"left": 205, "right": 425}
 SKIN_PATCHES = {
     "left_cheek": (50, 101, 118, 205),

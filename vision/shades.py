@@ -38,7 +38,7 @@ from vision.looks import ProductType
 from vision.masks import FaceGeometry, zone_mask
 from vision.regions import SKIN_PATCHES
 
-# Monk Skin Tone scale reference colours, steps 1..10 (as reproduced in TRYON_NOTES.md).
+# Monk Skin Tone scale reference colours, steps 1..10 (Ellis Monk; Google, https://skintone.google/get-started).
 MONK_SCALE = ("#F6EDE4", "#F3E7DB", "#F7EAD0", "#EADABA", "#D7BD96",
               "#A07E56", "#825C43", "#604134", "#3A312A", "#292420")
 ITA_CATEGORIES = ((55.0, "very_light"), (41.0, "light"), (28.0, "intermediate"), (10.0, "tan"),

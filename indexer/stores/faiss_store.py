@@ -104,6 +104,10 @@ class FaissVectors:
     def vector(self, row: int) -> np.ndarray:
         return np.asarray(self.vectors[row])
 
+    def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
+        wanted = np.asarray(rows, dtype=np.int64).reshape(-1)
+        return np.asarray(self._read_rows(wanted), dtype=np.float32).reshape(len(wanted), self.vectors.shape[1])
+
     def _scan(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
         """Exact search by matrix product over all rows, or over ``rows`` only."""
         candidates = np.arange(len(self.vectors)) if rows is None else rows

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -17,13 +18,14 @@ from indexer.records import Manifest, Product
 from indexer.stores.backends import VectorStores
 from indexer.stores.filters import SearchFilters
 from indexer.stores.product_table import ProductTable
+from indexer.stores.recommend import Session, recommend
 from indexer.stores.vector_store import CorruptIndex, VectorIndex, VectorStoreError
 from indexer.stores.versions import read_current
 from vision.precision import FIDELITY_BOUND, combined_fidelity
 
 log = logging.getLogger(__name__)
-__all__ = ["CorruptIndex", "IndexNotFound", "IndexStore", "IndexVersion", "SearchFilters", "SearchHit",
-           "UnknownProduct"]
+__all__ = ["CorruptIndex", "IndexNotFound", "IndexStore", "IndexVersion", "Recommendations", "SearchFilters",
+           "SearchHit", "Session", "UnknownProduct"]
 
 
 class IndexNotFound(RuntimeError):
@@ -38,6 +40,17 @@ class UnknownProduct(KeyError):
 class SearchHit:
     product: Product
     score: float
+
+
+@dataclass(frozen=True)
+class RecommendedHit(SearchHit):
+    because: str  # the session's positive id this product is closest to
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    hits: list[RecommendedHit]
+    unknown: list[str]  # session ids this version does not have (sold out and removed, or never there)
 
 
 class IndexVersion:
@@ -121,6 +134,26 @@ class IndexStore:
             raise UnknownProduct(product_id)
         return live.search(live.vectors.vector(row), k, filters, exclude_row=row)
 
+    def recommend(self, session: Session, k: int, filters: SearchFilters = SearchFilters()) -> Recommendations:
+        """Products for a shopper's session (``indexer.stores.recommend``), never the session's own products.
+
+        Ids the live version lacks are left out and listed; with no known positive left there is nothing to
+        recommend from, and no hits.
+        """
+        live = self._live
+        unknown = [product_id for product_id in (*session.positive, *session.negative)
+                   if live.products.row_of(product_id) is None]
+        if unknown:
+            gone = set(unknown)
+            session = replace(session, positive=_without(session.positive, gone),
+                              negative=_without(session.negative, gone))
+        if not session.positive:
+            return Recommendations([], unknown)
+        found = recommend(live, session, k, filters)
+        products = live.products.take(item.row for item in found)
+        return Recommendations([RecommendedHit(product, item.score, item.because)
+                                for product, item in zip(products, found)], unknown)
+
     def reload(self, expected_dim: int | None = None, expected_model_id: str | None = None,
                query_fidelity: float = 1.0) -> bool:
         """Switch to the version ``current`` names if it is newer; keep the old one if it is broken, made by
@@ -154,3 +187,7 @@ class IndexStore:
             self.last_error = None
             log.info("Index version %s is live (%d products)", name, candidate.manifest.count)
             return True
+
+
+def _without(weights: Mapping[str, float], gone: set[str]) -> dict[str, float]:
+    return {key: value for key, value in weights.items() if key not in gone}

@@ -82,6 +82,18 @@ class MilvusVectors:
             raise CorruptIndex(f"Row {row} is missing from Milvus collection {self.collection}.")
         return np.asarray(records[0]["vector"], dtype=np.float32)
 
+    def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
+        """One query for all rows, not one per row."""
+        wanted = [int(row) for row in rows]
+        if not wanted:
+            return np.zeros((0, 0), np.float32)
+        records = self.client.query(self.collection, filter=f"row in {sorted(set(wanted))}",
+                                    output_fields=["row", "vector"])
+        found = {int(record["row"]): record["vector"] for record in records}
+        if missing := sorted(set(wanted) - found.keys()):
+            raise CorruptIndex(f"Rows {missing[:5]} are missing from Milvus collection {self.collection}.")
+        return np.asarray([found[row] for row in wanted], dtype=np.float32)
+
 
 class MilvusStore:
     kind = "milvus"

@@ -45,6 +45,9 @@ class VectorIndex(Protocol):
     def vector(self, row: int) -> np.ndarray:
         ...
 
+    def vectors_of(self, rows: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``rows``, one per row in that order (float32, rows x dim)."""
+
 
 class VectorStore(Protocol):
     kind: str
