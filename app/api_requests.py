@@ -44,6 +44,7 @@ DEFAULT_TEXT_WEIGHT = 0.5
 MAX_SHADE_MATCHES = 20
 MAX_SESSION_IDS = 50  # the page keeps the last 30 interactions; a mobile app may keep a few more
 MAX_ID_CHARS = 500
+MAX_URL_CHARS = 2000
 CROP_PATTERN = r"^\d{1,9},\d{1,9},[1-9]\d{0,8},[1-9]\d{0,8}$"
 HEX_PATTERN = r"^\s*#?[0-9A-Fa-f]{6}\s*$"
 
@@ -170,6 +171,10 @@ class SearchOptions(Filters):
     crop: str = Field(None, pattern=CROP_PATTERN,
                       description="x,y,w,h in pixels of the upright photo; the box must start inside the photo "
                                   "and keep at least 8x8 pixels of it.", examples=["40,60,300,420"])
+    image_url: str = Field(None, max_length=MAX_URL_CHARS, pattern=r"^\s*[A-Za-z][A-Za-z0-9+.-]*://\S+\s*$",
+                           description="Instead of a photo: a link to a picture, or to a web page whose og:image or "
+                                       "twitter:image names one (another shop's product page, a post).",
+                           examples=["https://shop.example/products/red-dress"])
 
 
     @property
@@ -182,7 +187,8 @@ class SearchOptions(Filters):
 
 
 class TextSearch(SearchOptions):
-    """A text search; text_weight and crop are checked as for a photo search but have nothing to act on."""
+    """A text search; text_weight, crop and image_url are checked as for a photo search but have nothing to act
+    on here (a link is searched with POST)."""
 
     k: ResultCount = DEFAULT_K
     q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S",
@@ -191,15 +197,18 @@ class TextSearch(SearchOptions):
 
 
 class PhotoSearchForm(SearchOptions):
-    image: Upload = Photo
+    image: Upload = Field(None, description=f"{Photo.description} Or send image_url instead.")
 
 
-def merged_search_options(query: SearchOptions, form: PhotoSearchForm) -> SearchOptions:
+def merged_search_options(query: SearchOptions, form: PhotoSearchForm | None) -> SearchOptions:
     """A photo search's fields may come in the query string or in the form, as ``curl -F image=@x 'url?k=5'``
     sends them; the same field in both is refused rather than silently picking one.
 
     :raise ApiError: invalid_parameter.
     """
+    if form is None:  # no form at all: a link in the query string (POST ?image_url=...)
+        return SearchOptions.model_validate({"k": DEFAULT_K, "text_weight": DEFAULT_TEXT_WEIGHT,
+                                             **query.model_dump(include=query.model_fields_set)})
     in_form = form.model_fields_set - {"image"}
     if both := sorted(query.model_fields_set & in_form):
         raise ApiError("invalid_parameter", f"{', '.join(both)} given both in the query string and in the form.")

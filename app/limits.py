@@ -8,7 +8,7 @@ read from ``X-Forwarded-For``; with 0 that header is ignored and cannot be forge
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, request
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -17,14 +17,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.settings import Settings
 
 SEARCH_ENDPOINTS = ("search.search_by_image", "search.search_by_text", "search.similar_products",
-                    "recommend.recommend")
+                    "recommend.recommend", "share.share_target")
+LINK_ENDPOINT = "search.search_by_image"
 FACE_ENDPOINTS = ("tryon.try_on", "tryon.face_landmarks", "shades.analyze_face", "shades.match_lipstick")
 
 
 def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
     if settings.trusted_proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)
-    if not (settings.search_rate_limit or settings.tryon_rate_limit):
+    if not (settings.search_rate_limit or settings.tryon_rate_limit or settings.link_rate_limit):
         return None
     limiter = Limiter(key_func=get_remote_address, app=app, storage_uri=settings.rate_limit_storage,
                       headers_enabled=True, strategy="moving-window")
@@ -34,7 +35,14 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
             shared = limiter.shared_limit(value, scope=scope)
             for endpoint in endpoints:
                 app.view_functions[endpoint] = shared(app.view_functions[endpoint])
+    if settings.link_rate_limit:  # each link costs us outbound fetches: a budget of its own, on top of search's
+        links = limiter.shared_limit(settings.link_rate_limit, scope="link", exempt_when=lambda: not _has_link())
+        app.view_functions[LINK_ENDPOINT] = links(app.view_functions[LINK_ENDPOINT])
     return limiter
+
+
+def _has_link() -> bool:
+    return bool(request.args.get("image_url") or request.form.get("image_url"))
 
 
 def install_cors(app: Flask, settings: Settings) -> None:

@@ -21,6 +21,7 @@ from app.api_requests import (
 )
 from app.api_spec import LOADING, UPLOAD_ERRORS, ApiResponses, api
 from app.errors import ApiError
+from app.linked_images import fetch_linked_image
 from app.metrics import metrics
 from app.resources import resources
 from app.uploads import form_photo, uploaded_bytes
@@ -31,20 +32,32 @@ from vision.images import load_image
 
 bp = Blueprint("search", __name__, url_prefix="/api/v1")
 SEARCH_ERRORS = (*UPLOAD_ERRORS, "missing_query", "rate_limited", *LOADING)
+LINK_ERRORS = ("image_url_refused", "image_url_unreachable", "image_url_not_an_image")
 
 
 @bp.post("/search")
-@api.validate(resp=ApiResponses(out.SearchResults, *SEARCH_ERRORS), tags=["search"], operation_id="searchByPhoto")
+@api.validate(resp=ApiResponses(out.SearchResults, *SEARCH_ERRORS, *LINK_ERRORS), tags=["search"],
+              operation_id="searchByPhoto")
 def search_by_image(query: SearchOptions, form: PhotoSearchForm):
     """Products that look like a photo
 
-    Multipart ``image``, optionally mixed with text (``q``, weighted by ``text_weight``) and cut to ``crop``.
-    The other fields may be sent in the query string or in the form (not both). The photo must decode
-    (400 invalid_image, 415 unsupported_media_type), fit the byte and pixel limits (413) and have no side
-    under SHOPLENS_MIN_IMAGE_SIDE (422 image_too_small); a crop must keep at least 8x8 pixels inside it.
+    Multipart ``image``, or ``image_url`` (a picture's link, or a page's whose og:image / twitter:image names
+    it), optionally mixed with text (``q``, weighted by ``text_weight``) and cut to ``crop``. The other fields
+    may be sent in the query string or in the form (not both). The photo must decode (400 invalid_image,
+    415 unsupported_media_type), fit the byte and pixel limits (413) and have no side under
+    SHOPLENS_MIN_IMAGE_SIDE (422 image_too_small); a crop must keep at least 8x8 pixels inside it. A link
+    is fetched only from public addresses (400 image_url_refused), must answer within SHOPLENS_LINK_TIMEOUT
+    (422 image_url_unreachable) with a picture or a page naming one (422 image_url_not_an_image), and has
+    its own rate limit (SHOPLENS_LINK_RATE_LIMIT) on top of the search budget.
     """
-    image = uploaded_bytes(form_photo(form))
     options = merged_search_options(query, form)
+    upload = form.image if form is not None else None
+    if options.image_url and upload is not None:
+        raise ApiError("invalid_parameter", "Send a photo or an image_url, not both.")
+    if options.image_url:
+        image = fetch_linked_image(options.image_url.strip(), resources().settings.link_fetch_config())
+    else:
+        image = uploaded_bytes(form_photo(form))
     return _run(SearchQuery(image=image, text=options.text, text_weight=options.text_weight,
                             k=options.k, filters=options.search_filters(), crop=options.crop_box))
 
@@ -83,9 +96,14 @@ def similar_products(product_id: str, query: Filters):
 
 
 def _run(query: SearchQuery):
+    return jsonify(search_results(query))
+
+
+def search_results(query: SearchQuery) -> dict:
+    """The search's answer as the API sends it.  :raise ApiError:"""
     started = time.perf_counter()
     vector = query_vector(query)
-    return _results(resources().store.search(vector, query.k, query.filters), started)
+    return _results_body(resources().store.search(vector, query.k, query.filters), started)
 
 
 def query_vector(query: SearchQuery) -> np.ndarray:
@@ -151,11 +169,15 @@ def _crop(image, crop: Crop):
 
 
 def _results(hits: list[SearchHit], started: float):
-    return jsonify({
+    return jsonify(_results_body(hits, started))
+
+
+def _results_body(hits: list[SearchHit], started: float) -> dict:
+    return {
         "results": [dict(product_json(hit.product), score=round(hit.score, 6)) for hit in hits],
         "version": resources().store.live.name,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
-    })
+    }
 
 
 def product_json(product: Product) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from indexer.sources.fetch import FetchConfig
 from indexer.values import parse_yes_no
 from vision.embedder import EmbedderConfig
 from vision.images import ImageLimits
@@ -103,6 +104,10 @@ class Settings:
     min_image_side: int = _setting(32, "Smallest accepted image side in pixels.")
     search_rate_limit: str = _setting("120 per minute", "Search requests allowed per client IP (empty: no limit).")
     tryon_rate_limit: str = _setting("30 per minute", "Try-on and face-analysis requests per client IP (empty: no limit).")
+    link_rate_limit: str = _setting("20 per minute", "Searches by image_url (a link we fetch) per client IP, on top of "
+                                                     "the search budget (empty: no extra limit).")
+    link_timeout: float = _setting(8.0, "Seconds a linked image (or its page) may take to connect and to send, "
+                                        "per request.")
     rate_limit_storage: str = _setting("memory://", "Where rate-limit counters live: memory:// (per worker) or "
                                                    "redis://host:6379 (shared by all workers and replicas).")
     trusted_proxies: int = _setting(0, "Proxies in front of the app whose X-Forwarded-For is trusted for the client IP.")
@@ -142,6 +147,16 @@ class Settings:
         """torch threads for each server worker: the cores shared out, so workers never oversubscribe them."""
         return self.torch_threads or max(1, (os.cpu_count() or 1) // self.worker_count())
 
+    def link_fetch_config(self) -> FetchConfig:
+        """How a shopper's link is fetched: the indexer's SSRF rules, the upload byte limit, no retries (the
+        shopper is waiting), nothing kept on disk."""
+        return FetchConfig(allow_hosts=self.allowed_hosts(), connect_timeout=min(self.link_timeout, 5.0),
+                           read_timeout=self.link_timeout, retries=0, max_bytes=self.max_upload_bytes,
+                           max_redirects=3, images_only=False, user_agent="shoplens/1 (link search)")
+
+    def allowed_hosts(self) -> tuple[str, ...]:
+        return tuple(host.strip() for host in self.allow_hosts.split(",") if host.strip())
+
     def max_request_bytes(self) -> int:
         """The largest request body: one photo of the upload limit plus its multipart framing."""
         return self.max_upload_bytes + MULTIPART_OVERHEAD
@@ -157,7 +172,7 @@ class Settings:
         return IndexJob(catalog=self.catalog, out_dir=Path(self.index_dir), vectors=self.vector_store_config(),
                         allow_outside_images=self.allow_outside_images, limits=self.image_limits(),
                         show_progress=show_progress, catalog_format=self.catalog_format,
-                        allow_hosts=tuple(h.strip() for h in self.allow_hosts.split(",") if h.strip()),
+                        allow_hosts=self.allowed_hosts(),
                         engine=self.engine, ray_address=self.ray_address,
                         num_gpus_per_worker=self.num_gpus_per_worker, ray_workers=self.ray_workers)
 

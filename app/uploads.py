@@ -36,7 +36,7 @@ class DepthSafeJSON(DefaultJSONProvider):
 
 def form_photo(form: Any) -> FileStorage:
     """The ``image`` of a validated upload form.  :raise ApiError: missing_image when the body was no form."""
-    if form is None:  # a JSON, text or empty body: spectree validated no form
+    if form is None or form.image is None:  # a JSON, text or empty body: spectree validated no form
         raise ApiError("missing_image", "Upload a photo in the multipart field 'image'.")
     return form.image
 

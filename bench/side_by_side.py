@@ -17,6 +17,7 @@ must return the same products for every query. A checkout's figure is the median
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -61,7 +62,6 @@ def build(root: Path, size: int, queries: int) -> None:
                         url=f"https://shop.example/p/sku-{i}", in_stock=bool(stock[i]), line=i + 2)
                 for i in range(size)]
     low, high = np.nanquantile(prices, [0.50, 0.51])
-    (root / "band.json").write_text(json.dumps({"min_price": float(low), "max_price": float(high)}))
     manifest = Manifest(version="", model_id="bench@0", model="bench", pretrained="none", dim=vectors.shape[1],
                         count=size, index_type="", catalog="bench", catalog_checksum="0", created=now_iso())
     tick = time.perf_counter()
@@ -76,6 +76,8 @@ def build(root: Path, size: int, queries: int) -> None:
                 record["price"] = None if record["price"] != record["price"] else record["price"]
                 kept = {key: value for key, value in record.items() if value not in (None, "")}
                 handle.write(json.dumps(kept) + "\n")
+    # written last: its presence tells a later --keep run that the build finished
+    (root / "band.json").write_text(json.dumps({"min_price": float(low), "max_price": float(high)}))
 
 
 def measure(root: Path, tree: Path, hide_table: bool) -> dict:
@@ -125,6 +127,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--dir", default=None, help="where to build (about 2.2 GB per million products)")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="build into this folder and keep it; a later run with the same --keep and --size "
+                             "measures again without rebuilding")
     parser.add_argument("--measure", nargs=3, metavar=("ROOT", "TREE", "HIDE_TABLE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -138,9 +143,11 @@ def main() -> None:
     if args.before:
         trees = {f"before ({args.before})": (args.before, "1"), **trees}
     print(f"# {machine()}, {args.size:,} products, {args.rounds} rounds, {args.queries} queries")
-    with tempfile.TemporaryDirectory(dir=args.dir) as folder:
-        root = Path(folder)
-        build(root, args.size, args.queries)
+    with contextlib.ExitStack() as stack:
+        root = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(dir=args.dir)))
+        if not (root / "band.json").exists():
+            root.mkdir(parents=True, exist_ok=True)
+            build(root, args.size, args.queries)
         runs: dict[str, list[dict]] = {name: [] for name in trees}
         for _ in range(args.rounds):
             for name, (tree, hide) in trees.items():

@@ -114,6 +114,13 @@ async function runSearch(event) {
   }
   const params = filterParams();
   let request;
+  if (!state.file && isLink(text)) {  // a link to a picture, or to a page that names one (og:image)
+    const form = new FormData();
+    form.append("image_url", text);
+    request = callApi(`/api/v1/search?${params}`, { method: "POST", body: form });
+    await show(request, "Fetching the picture behind that link…");
+    return;
+  }
   if (state.file) {
     const form = new FormData();
     form.append("image", state.file);
@@ -142,7 +149,7 @@ async function show(request, loadingText) {
   try {
     const body = await request;
     renderResults(body.results);
-    setStatus(body.results.length ? `${body.results.length} results` : "No products match — try fewer filters.");
+    setStatus(resultsStatus(body.results));
   } catch (error) {
     setStatus(error.message, "error");
   } finally {
@@ -150,9 +157,23 @@ async function show(request, loadingText) {
   }
 }
 
+function isLink(text) {
+  return /^https?:\/\/\S+$/i.test(text);
+}
+
 function pickPhoto(input) {
   const file = input.files && input.files[0];
   if (!file) return;
+  input.value = "";
+  usePhoto(file);
+}
+
+// A picture from anywhere: the file pickers, a paste (Ctrl/Cmd+V), a drop, or a share from another app.
+function usePhoto(file, { search = true } = {}) {
+  if (!file || !file.type.startsWith("image/")) {
+    setStatus("That is not a picture — paste or drop an image.", "error");
+    return;
+  }
   state.file = file;
   state.crop = null;
   const img = $("preview-img");
@@ -162,8 +183,79 @@ function pickPhoto(input) {
   img.onload = () => { state.naturalSize = [img.naturalWidth, img.naturalHeight]; };
   $("crop-box").hidden = true;
   $("preview").hidden = false;
-  input.value = "";
-  runSearch();
+  if (isLink($("query").value.trim())) $("query").value = "";  // the picture replaces a pasted link
+  if (search) runSearch();
+}
+
+function resultsStatus(results) {
+  return results.length ? `${results.length} results` : "No products match — try fewer filters.";
+}
+
+// A photo or link shared to the installed app: the server ran the search and wrote it into the page.
+function showShared() {
+  const block = $("shared-search");
+  if (!block) return;
+  let shared;
+  try {
+    shared = JSON.parse(block.textContent);
+  } catch (_) {
+    return;
+  }
+  history.replaceState(null, "", "/");  // a reload must not send the share again
+  if (shared.preview) usePhoto(fileFromDataUrl(shared.preview, "shared.jpg"), { search: false });
+  else if (shared.query) $("query").value = shared.query;
+  if (shared.error) {
+    setStatus(shared.error.message, "error");
+  } else if (shared.results) {
+    renderResults(shared.results.results);
+    setStatus(resultsStatus(shared.results.results));
+  }
+}
+
+function fileFromDataUrl(url, name) {
+  const [head, data] = url.split(",");
+  const bytes = Uint8Array.from(atob(data), (char) => char.charCodeAt(0));
+  return new File([bytes], name, { type: head.slice(5).split(";")[0] });
+}
+
+function firstImage(items) {
+  for (const item of items || []) {
+    const file = item instanceof File ? item : item.kind === "file" ? item.getAsFile() : null;
+    if (file && file.type.startsWith("image/")) return file;
+  }
+  return null;
+}
+
+function setupPasteAndDrop() {
+  document.addEventListener("paste", (event) => {
+    const file = firstImage(event.clipboardData && event.clipboardData.items);
+    if (!file) return;  // text pastes into the search box as usual (a link is searched as one)
+    event.preventDefault();
+    showSearchTab();
+    usePhoto(file);
+  });
+  document.addEventListener("dragover", (event) => {
+    if (event.dataTransfer && [...event.dataTransfer.types].includes("Files")) {
+      event.preventDefault();
+      document.body.classList.add("dropping");
+    }
+  });
+  document.addEventListener("dragleave", (event) => {
+    if (!event.relatedTarget) document.body.classList.remove("dropping");
+  });
+  document.addEventListener("drop", (event) => {
+    document.body.classList.remove("dropping");
+    const file = firstImage(event.dataTransfer && event.dataTransfer.files);
+    if (!file) return;
+    event.preventDefault();
+    showSearchTab();
+    usePhoto(file);
+  });
+}
+
+function showSearchTab() {
+  const tab = $("tab-search");
+  if (tab.getAttribute("aria-selected") !== "true") tab.click();
 }
 
 function clearPhoto() {
@@ -233,4 +325,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("clear-photo").addEventListener("click", clearPhoto);
   setupCrop();
   setupTabs();
+  setupPasteAndDrop();
+  showShared();
 });

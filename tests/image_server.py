@@ -13,6 +13,17 @@ from typing import Iterator
 from tests.conftest import encode, product_image
 
 
+# Pages that name their picture the ways link previews read it (https://ogp.me/, X summary cards).
+PAGES = {
+    "/shop/og.html": '<!doctype html><html><head><title>A dress</title>'
+                     '<meta property="og:image" content="../img/3.jpg"></head><body>Buy</body></html>',
+    "/shop/twitter.html": '<html><head><meta name="twitter:image" content="/img/4.jpg"></head></html>',
+    "/shop/no-image.html": "<!doctype html><html><head><title>Words only</title></head><body>hi</body></html>",
+    "/shop/private-image.html": '<html><head><meta property="og:image" '
+                                'content="http://10.0.0.1/secret.jpg"></head></html>',
+}
+
+
 class ImageServer:
     def __init__(self):
         self.images = {f"/img/{i}.jpg": encode(product_image(i), "JPEG") for i in range(6)}
@@ -62,6 +73,10 @@ class ImageServer:
                     return self._redirect(server.base + "/loop.jpg")
                 if path.startswith("/feeds/"):
                     return self._feed(path)
+                if path in PAGES:
+                    return self._send(200, PAGES[path].encode(), "text/html; charset=utf-8")
+                if path == "/data.bin":
+                    return self._send(200, bytes(range(256)) * 40, "application/octet-stream")
                 return self._status(404)
 
             def _image(self, path, body):

@@ -40,7 +40,7 @@ class FetchError(Exception):
 
 @dataclass(frozen=True)
 class FetchConfig:
-    cache_dir: Path
+    cache_dir: Path | None = None  # where ``Fetcher`` keeps downloads; ``download`` keeps nothing
     allow_hosts: tuple[str, ...] = ()
     connect_timeout: float = 5.0
     read_timeout: float = 20.0
@@ -50,6 +50,7 @@ class FetchConfig:
     concurrency: int = 8
     max_redirects: int = 3
     images_only: bool = True
+    user_agent: str = "shoplens-indexer/1"
 
 
 @dataclass
@@ -129,8 +130,104 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
+@dataclass(frozen=True)
+class Download:
+    body: bytes
+    content_type: str  # as the server declared it, lower case, without parameters
+    url: str           # after redirects
+
+
+def download(url: str, config: FetchConfig, accept: str = "*/*") -> Download:
+    """One GET into memory, with the same vetting, pinning, redirect and size rules as catalog images; nothing
+    is written anywhere (a shopper's link is fetched for one request only).  :raise FetchError:"""
+    response, connection = open_final(url, config, {"Accept": accept})
+    try:
+        check_status(response, url)
+        content_type, body = read_body(response, url, config)
+        return Download(body, content_type, response.final_url)
+    finally:
+        response.close()
+        connection.close()
+
+
+def looks_like_image(body: bytes) -> bool:
+    """Content sniffing: the first bytes of a format the loader reads, whatever the server claimed."""
+    return body.startswith(MAGIC) or body[8:12] in (b"WEBP", b"avif", b"heic", b"heix", b"mif1", b"avis")
+
+
+def open_final(url: str, config: FetchConfig, headers: dict[str, str]):
+    """(response, connection) of the first answer that is not a redirect; every hop is vetted again.
+    The caller closes both.  :raise FetchError:"""
+    current = url
+    for _ in range(config.max_redirects + 1):
+        response, connection = _request(current, config, headers)
+        if response.status not in REDIRECTS:
+            response.final_url = current
+            return response, connection
+        location = response.getheader("Location")
+        response.close()
+        connection.close()
+        if not location:
+            raise FetchError("download_http_error", f"redirect without a Location from {current}")
+        current = urljoin(current, location)
+    raise FetchError("download_http_error", f"more than {config.max_redirects} redirects from {url}")
+
+
+def check_status(response, url: str) -> None:
+    """:raise FetchError: for anything but 200."""
+    if response.status >= 500:
+        raise FetchError("download_server_error", f"HTTP {response.status} from {url}")
+    if response.status in (404, 410):
+        raise FetchError("download_not_found", f"HTTP {response.status}: {url} does not exist")
+    if response.status != 200:
+        raise FetchError("download_http_error", f"HTTP {response.status} from {url}")
+
+
+def read_body(response, url: str, config: FetchConfig) -> tuple[str, bytes]:
+    """(declared content type, body), refusing more than ``config.max_bytes``.  :raise FetchError:"""
+    content_type = declared_type(response)
+    declared = response.getheader("Content-Length")
+    if declared and declared.isdigit() and int(declared) > config.max_bytes:
+        raise FetchError("download_too_large", f"{url} is {int(declared):,} bytes; the limit is "
+                                               f"{config.max_bytes:,}")
+    try:
+        body = response.read(config.max_bytes + 1)
+    except socket.timeout:
+        raise FetchError("download_timeout", f"{url} stopped sending") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError("download_failed", f"{url}: {exc}") from None
+    if len(body) > config.max_bytes:
+        raise FetchError("download_too_large", f"{url} is over the {config.max_bytes:,}-byte limit")
+    return content_type, body
+
+
+def declared_type(response) -> str:
+    return (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+
+
+def _request(url: str, config: FetchConfig, headers: dict[str, str]):
+    scheme, port, host, address = vet_url(url, config.allow_hosts)
+    kind = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+    connection = kind(host, port, address, timeout=config.connect_timeout)
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.connect()
+        connection.sock.settimeout(config.read_timeout)
+        connection.request("GET", target, headers={"User-Agent": config.user_agent, **headers})
+        return connection.getresponse(), connection
+    except socket.timeout:
+        connection.close()
+        raise FetchError("download_timeout", f"{url} did not answer in time") from None
+    except (OSError, http.client.HTTPException) as exc:
+        connection.close()
+        raise FetchError("download_failed", f"{url}: {exc}") from None
+
+
 class Fetcher:
     def __init__(self, config: FetchConfig):
+        if config.cache_dir is None:
+            raise ValueError("a Fetcher needs a cache_dir")
         self.config = config
         self.stats = FetchStats()
 
@@ -175,72 +272,29 @@ class Fetcher:
             return exc
 
     def _fetch_once(self, url: str, entry: _Entry) -> Path:
-        current = url
-        for _ in range(self.config.max_redirects + 1):
-            response, connection = self._request(current, entry)  # validators describe the final resource
-            try:
-                if response.status in REDIRECTS:
-                    location = response.getheader("Location")
-                    if not location:
-                        raise FetchError("download_http_error", f"redirect without a Location from {current}")
-                    current = urljoin(current, location)
-                    continue
-                if response.status == 304 and entry.path.exists():
-                    self.stats.not_modified += 1
-                    return entry.path
-                if response.status >= 500:
-                    raise FetchError("download_server_error", f"HTTP {response.status} from {current}")
-                if response.status in (404, 410):
-                    raise FetchError("download_not_found", f"HTTP {response.status}: {current} does not exist")
-                if response.status != 200:
-                    raise FetchError("download_http_error", f"HTTP {response.status} from {current}")
-                return self._store(url, entry, response)
-            finally:
-                response.close()  # with "Connection: close" the response, not the connection, owns the socket
-                connection.close()
-        raise FetchError("download_http_error", f"more than {self.config.max_redirects} redirects from {url}")
-
-    def _request(self, url: str, entry: _Entry):
-        scheme, port, host, address = vet_url(url, self.config.allow_hosts)
-        kind = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-        connection = kind(host, port, address, timeout=self.config.connect_timeout)
-        parts = urlsplit(url)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers = {"User-Agent": "shoplens-indexer/1", "Accept": "image/*" if self.config.images_only else "*/*"}
-        if entry.path.exists():
+        headers = {"Accept": "image/*" if self.config.images_only else "*/*"}
+        if entry.path.exists():  # validators describe the final resource, so every hop carries them
             if entry.meta.get("etag"):
                 headers["If-None-Match"] = entry.meta["etag"]
             if entry.meta.get("last_modified"):
                 headers["If-Modified-Since"] = entry.meta["last_modified"]
+        response, connection = open_final(url, self.config, headers)
         try:
-            connection.connect()
-            connection.sock.settimeout(self.config.read_timeout)
-            connection.request("GET", target, headers=headers)
-            return connection.getresponse(), connection
-        except socket.timeout:
+            if response.status == 304 and entry.path.exists():
+                self.stats.not_modified += 1
+                return entry.path
+            check_status(response, url)
+            return self._store(url, entry, response)
+        finally:
+            response.close()  # with "Connection: close" the response, not the connection, owns the socket
             connection.close()
-            raise FetchError("download_timeout", f"{url} did not answer in time") from None
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            raise FetchError("download_failed", f"{url}: {exc}") from None
 
     def _store(self, url: str, entry: _Entry, response) -> Path:
-        content_type = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
+        content_type = declared_type(response)
         if self.config.images_only and not content_type.startswith("image/"):
             raise FetchError("download_wrong_type", f"{url} is {content_type or 'untyped'}, not an image")
-        declared = response.getheader("Content-Length")
-        if declared and declared.isdigit() and int(declared) > self.config.max_bytes:
-            raise FetchError("download_too_large", f"{url} is {int(declared):,} bytes; the limit is "
-                                                   f"{self.config.max_bytes:,}")
-        try:
-            body = response.read(self.config.max_bytes + 1)
-        except socket.timeout:
-            raise FetchError("download_timeout", f"{url} stopped sending") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise FetchError("download_failed", f"{url}: {exc}") from None
-        if len(body) > self.config.max_bytes:
-            raise FetchError("download_too_large", f"{url} is over the {self.config.max_bytes:,}-byte limit")
-        if self.config.images_only and not (body.startswith(MAGIC) or body[8:12] == b"WEBP"):
+        _, body = read_body(response, url, self.config)
+        if self.config.images_only and not looks_like_image(body):
             raise FetchError("download_wrong_type", f"{url} claims {content_type} but is not an image")
         entry.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = entry.path.with_suffix(".part")
