@@ -32,8 +32,9 @@ TITLE_WORDS = ("silk satin velvet linen cotton wool cashmere leather suede denim
                "midi maxi mini wrap slip shirt dress skirt coat boot sandal loafer tote clutch scarf belt").split()
 
 
-def build(root: Path, size: int, queries: int) -> None:
-    """The version (this checkout's writer), its legacy products.jsonl, and the queries and filter band."""
+def build(root: Path, size: int, queries: int, legacy: bool) -> None:
+    """The version (this checkout's writer), its legacy products.jsonl when an old checkout will read it, and
+    the queries and filter band."""
     sys.path.insert(0, str(HERE))
     import numpy as np
     import pyarrow.ipc
@@ -71,7 +72,7 @@ def build(root: Path, size: int, queries: int) -> None:
     del products, vectors
     table = pyarrow.ipc.open_file(str(version / TABLE_FILE)).read_all().drop_columns(["id_order"])
     with open(version / "products.jsonl", "w") as handle:  # what versions held before the table
-        for batch in table.to_batches(100_000):
+        for batch in table.to_batches(100_000) if legacy else ():
             for record in batch.to_pylist():
                 record["price"] = None if record["price"] != record["price"] else record["price"]
                 kept = {key: value for key, value in record.items() if value not in (None, "")}
@@ -147,7 +148,7 @@ def main() -> None:
         root = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(dir=args.dir)))
         if not (root / "band.json").exists():
             root.mkdir(parents=True, exist_ok=True)
-            build(root, args.size, args.queries)
+            build(root, args.size, args.queries, legacy=args.before is not None)
         runs: dict[str, list[dict]] = {name: [] for name in trees}
         for _ in range(args.rounds):
             for name, (tree, hide) in trees.items():

@@ -65,13 +65,15 @@ def test_uploads_never_touch_the_disk_or_the_logs(makeup_app, makeup_index, capl
         tryon = post_in_memory(client, "/api/v1/tryon", {"image": image(), "looks": looks})
         landmarks = post_in_memory(client, "/api/v1/face/landmarks", {"image": image()})
         search = post_in_memory(client, "/api/v1/search?q=secret%20query", {"image": image()})
+        shared = post_in_memory(client, "/share", {"image": image(), "title": "secret title"})
     assert files_under(*watched) == before  # no file written or touched in the index or data folders
     assert set(os.listdir(tempfile.gettempdir())) <= top_of_tmp  # nothing new in the temp folder
     assert tryon.status_code == 200, tryon.get_data(as_text=True)
     assert "no-store" in tryon.headers["Cache-Control"] and "ETag" not in tryon.headers
-    assert landmarks.status_code == 200 and search.status_code == 200
+    assert landmarks.status_code == 200 and search.status_code == 200 and shared.status_code == 200
+    assert shared.headers["Cache-Control"] == "no-store"
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "my-private-selfie" not in logged and "secret query" not in logged
+    assert "my-private-selfie" not in logged and "secret query" not in logged and "secret title" not in logged
     assert selfie[:64].hex() not in logged
 
 

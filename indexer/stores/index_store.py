@@ -149,7 +149,7 @@ class IndexStore:
                               negative=_without(session.negative, gone))
         if not session.positive:
             return Recommendations([], unknown)
-        found = recommend(live, session, k, filters)
+        found = recommend(live.products, live.vectors, session, k, filters)
         products = live.products.take(item.row for item in found)
         return Recommendations([RecommendedHit(product, item.score, item.because)
                                 for product, item in zip(products, found)], unknown)

@@ -17,14 +17,13 @@ Everything comes from the stored vectors of the live version; nothing is embedde
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from indexer.stores.filters import SearchFilters
-
-if TYPE_CHECKING:
-    from indexer.stores.index_store import IndexVersion
+from indexer.stores.product_table import ProductTable
+from indexer.stores.vector_store import VectorIndex
 
 DEFAULT_DIVERSITY = 0.3  # MMR lambda 0.7: relevance first, near copies pushed down (docs/BENCHMARKS.md)
 NEGATIVE_SHIFT = 0.5     # Rocchio's gamma for the fetch; the classic 0.15 barely moves a 512-d CLIP query
@@ -51,19 +50,18 @@ class Recommendation:
     because: str  # the positive id this product is closest to: what the page may honestly say
 
 
-def recommend(version: "IndexVersion", session: Session, k: int,
+def recommend(table: ProductTable, vectors: VectorIndex, session: Session, k: int,
               filters: SearchFilters = SearchFilters()) -> list[Recommendation]:
     """``min(k, products passing filters that are not in the session)`` recommendations, best first.
 
-    Every id of the session must exist in ``version`` (``known_rows`` sorts them out first).
+    Every id of the session must be in ``table`` (``IndexStore.recommend`` leaves the others out first).
     """
-    table = version.products
     positive_ids = list(session.positive)
     positive_rows = [table.row_of(product_id) for product_id in positive_ids]
     negative_rows = [table.row_of(product_id) for product_id in session.negative]
     if not positive_rows or None in positive_rows or None in negative_rows:
         raise ValueError("recommend() needs at least one positive, and only ids of this version")
-    liked = version.vectors.vectors_of(positive_rows)
+    liked = vectors.vectors_of(positive_rows)
     session_vector = _unit(_products("i,ij->j", np.asarray(list(session.positive.values()), np.float32), liked))
     if session.text_vector is not None:
         mixed = (1 - session.text_weight) * session_vector + session.text_weight * session.text_vector
@@ -71,19 +69,19 @@ def recommend(version: "IndexVersion", session: Session, k: int,
     fetch_vector = session_vector
     disliked = np.zeros((0, liked.shape[1]), np.float32)
     if negative_rows:
-        disliked = version.vectors.vectors_of(negative_rows)
+        disliked = vectors.vectors_of(negative_rows)
         weights = np.asarray(list(session.negative.values()), np.float32)
         pushed = session_vector - NEGATIVE_SHIFT * _unit(_products("i,ij->j", weights, disliked))
         fetch_vector = _unit(pushed) if np.linalg.norm(pushed) > 1e-6 else session_vector
 
     excluded = set(positive_rows) | set(negative_rows)
     pool_size = max(MIN_POOL, POOL_PER_RESULT * k) + len(excluded)
-    found = [(row, score) for row, score in version.vectors.search(fetch_vector, pool_size, filters)
+    found = [(row, score) for row, score in vectors.search(fetch_vector, pool_size, filters)
              if row not in excluded]
     if not found:
         return []
     rows = np.asarray([row for row, _ in found], np.int64)
-    candidates = version.vectors.vectors_of(rows)
+    candidates = vectors.vectors_of(rows)
     relevance = _products("ij,j->i", candidates, session_vector)
     if len(disliked):
         relevance = relevance - NEGATIVE_PENALTY * _products("ij,kj->ik", candidates, disliked).max(axis=1)
