@@ -70,13 +70,14 @@ def build(root: Path, size: int, queries: int, legacy: bool) -> None:
     print(f"  built {version.name} ({manifest.index_type or 'auto'}) in {time.perf_counter() - tick:.0f} s",
           flush=True)
     del products, vectors
-    table = pyarrow.ipc.open_file(str(version / TABLE_FILE)).read_all().drop_columns(["id_order"])
-    with open(version / "products.jsonl", "w") as handle:  # what versions held before the table
-        for batch in table.to_batches(100_000) if legacy else ():
-            for record in batch.to_pylist():
-                record["price"] = None if record["price"] != record["price"] else record["price"]
-                kept = {key: value for key, value in record.items() if value not in (None, "")}
-                handle.write(json.dumps(kept) + "\n")
+    if legacy:  # what versions held before the table, for the old checkout
+        table = pyarrow.ipc.open_file(str(version / TABLE_FILE)).read_all().drop_columns(["id_order"])
+        with open(version / "products.jsonl", "w") as handle:
+            for batch in table.to_batches(100_000):
+                for record in batch.to_pylist():
+                    record["price"] = None if record["price"] != record["price"] else record["price"]
+                    kept = {key: value for key, value in record.items() if value not in (None, "")}
+                    handle.write(json.dumps(kept) + "\n")
     # written last: its presence tells a later --keep run that the build finished
     (root / "band.json").write_text(json.dumps({"min_price": float(low), "max_price": float(high)}))
 
