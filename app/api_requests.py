@@ -8,6 +8,7 @@ is enforced by the view and said in words in the operation's description and its
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -32,6 +33,7 @@ from werkzeug.datastructures import FileStorage
 from app.api_spec import api_error
 from app.errors import ApiError
 from indexer.stores.filters import SearchFilters
+from indexer.stores.recommend import DEFAULT_DIVERSITY
 from indexer.values import NO, YES, parse_yes_no
 from vision.images import FORMAT_NAMES
 from vision.looks import Finish, ProductType
@@ -227,8 +229,8 @@ Weight = Annotated[float, Field(gt=0, le=1000, allow_inf_nan=False)]
 def _weighted_ids(value: Any) -> Any:
     """A list of ids means weight 1 each; an id listed twice is refused (give it a weight instead)."""
     if isinstance(value, list):
-        seen: set[Any] = set()
-        if twice := [item for item in value if isinstance(item, str) and (item in seen or seen.add(item))]:
+        counts = Counter(item for item in value if isinstance(item, str))
+        if twice := [item for item, count in counts.items() if count > 1]:
             raise ValueError(f"{twice[0]!r} is listed more than once; send it once, with a weight if it counts "
                              f"more")
         return {item: 1.0 for item in value} if all(isinstance(item, str) for item in value) else value
@@ -243,7 +245,20 @@ WeightedIds = Annotated[dict[ProductId, Weight], BeforeValidator(_weighted_ids),
 
 
 class RecommendBody(Filters):
-    """A shopper's session, kept by their browser and sent only with this request."""
+    """A shopper's session, kept by their browser and sent only with this request.
+
+    A JSON body has types of its own, so they are checked strictly (``false`` is no weight, ``"5"`` no k); the
+    makeup type stays a plain string of the enum, and in_stock takes the same yes/no words as everywhere.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+    product_type: ProductType = Field(None, strict=False, description="Only this makeup type.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_absent(cls, data: Any) -> Any:
+        """Unlike a form's, a JSON body's "" is a value: ``"in_stock": ""`` is refused, not ignored."""
+        return data
 
     positive: WeightedIds = Field(min_length=1, max_length=MAX_SESSION_IDS, description=(
         "Products the shopper viewed, tapped, tried on or put in the basket: a list of ids (weight 1 each) or "
@@ -252,7 +267,7 @@ class RecommendBody(Filters):
         '"Not for me": products whose look to stay away from, as a list or {"id": weight}.'))
     q: str = Field(None, max_length=MAX_QUERY_CHARS, description='Text to mix in ("but in green").')
     text_weight: TextWeight = DEFAULT_TEXT_WEIGHT
-    diversity: float = Field(0.3, ge=0, le=1, allow_inf_nan=False, description=(
+    diversity: float = Field(DEFAULT_DIVERSITY, ge=0, le=1, allow_inf_nan=False, description=(
         "0: the closest products only; higher: fewer near copies (maximal marginal relevance, lambda = "
         "1 - diversity)."))
     skip_unknown: bool = Field(False, description=(

@@ -115,9 +115,10 @@ class ApiResponses(Response):
     """spectree's responses plus the error codes each status stands for, and non-JSON bodies."""
 
     def __init__(self, ok: Any = None, *errors: str, status: int = 200, media: str = "", also: str = "",
-                 extra: dict[int, str] | None = None):
+                 extra: dict[int, str] | None = None, errors_as_page: bool = False):
         """``ok``: the success model, or its description when ``media`` names a non-JSON body; ``also``: a
-        second media type the success may come as (a CSV download); ``extra``: bodiless statuses (304)."""
+        second media type the success may come as (a CSV download); ``extra``: bodiless statuses (304);
+        ``errors_as_page``: the errors come as the HTML page too (a navigation's answer, never JSON)."""
         by_status: dict[int, list[str]] = {}
         for code in dict.fromkeys(errors):
             by_status.setdefault(STATUS[code], []).append(code)
@@ -131,6 +132,7 @@ class ApiResponses(Response):
         self.media = media
         self.ok_description = ok if media else None
         self.also = also
+        self.error_statuses = sorted(by_status) if errors_as_page else []
 
     def generate_spec(self, naming_strategy) -> dict[str, Any]:
         spec = super().generate_spec(naming_strategy)
@@ -140,10 +142,14 @@ class ApiResponses(Response):
                                                      for media in self.media.split(",")}}
         if self.also:
             spec[str(self.ok_status)]["content"][self.also] = {"schema": _body_schema(self.also)}
+        for error_status in self.error_statuses:
+            spec[str(error_status)]["content"] = {"text/html": {"schema": {"type": "string"}}}
         return spec
 
 
 def _body_schema(media: str) -> dict[str, str]:
+    if media.endswith("+json"):
+        return {"type": "object"}
     return {"type": "string", "format": "binary"} if media.startswith("image/") else {"type": "string"}
 
 

@@ -18,7 +18,7 @@ from app.settings import Settings
 
 SEARCH_ENDPOINTS = ("search.search_by_image", "search.search_by_text", "search.similar_products",
                     "recommend.recommend", "share.share_target")
-LINK_ENDPOINT = "search.search_by_image"
+LINK_ENDPOINTS = ("search.search_by_image", "share.share_target")
 FACE_ENDPOINTS = ("tryon.try_on", "tryon.face_landmarks", "shades.analyze_face", "shades.match_lipstick")
 
 
@@ -36,12 +36,17 @@ def install_rate_limits(app: Flask, settings: Settings) -> Limiter | None:
             for endpoint in endpoints:
                 app.view_functions[endpoint] = shared(app.view_functions[endpoint])
     if settings.link_rate_limit:  # each link costs us outbound fetches: a budget of its own, on top of search's
-        links = limiter.shared_limit(settings.link_rate_limit, scope="link", exempt_when=lambda: not _has_link())
-        app.view_functions[LINK_ENDPOINT] = links(app.view_functions[LINK_ENDPOINT])
+        links = limiter.shared_limit(settings.link_rate_limit, scope="link",
+                                     exempt_when=lambda: not _fetches_a_link())
+        for endpoint in LINK_ENDPOINTS:
+            app.view_functions[endpoint] = links(app.view_functions[endpoint])
     return limiter
 
 
-def _has_link() -> bool:
+def _fetches_a_link() -> bool:
+    """Whether this request makes the server fetch a URL: a search by image_url, or a shared link."""
+    if request.endpoint == "share.share_target":
+        return "image" not in request.files and any("://" in request.form.get(field, "") for field in ("url", "text"))
     return bool(request.args.get("image_url") or request.form.get("image_url"))
 
 

@@ -39,6 +39,9 @@ BACKGROUND_COLOUR = "#fbf9fc"
 SHELL_FILES = ("index.html", "style.css", "app.js", "foryou.js", "webapp.js", "tryon.js", "favicon.svg")
 PREVIEW_SIDE = 1280  # the preview sent back for the crop box; crops are then made on it
 LINK = re.compile(r"https?://\S+", re.IGNORECASE)
+SHARE_ERRORS = ("missing_image", "empty_image", "invalid_image", "image_too_large", "payload_too_large",
+                "unsupported_media_type", "image_too_small", "invalid_parameter", "image_url_refused",
+                "image_url_unreachable", "image_url_not_an_image", "rate_limited", "index_not_ready", "overloaded")
 
 
 @bp.get("/manifest.webmanifest")
@@ -98,7 +101,8 @@ def shell_version() -> str:
 
 
 @share_bp.post("/share")
-@api.validate(resp=ApiResponses("HTML", media="text/html"), tags=["pages"], operation_id="shareTarget")
+@api.validate(resp=ApiResponses("HTML", *SHARE_ERRORS, media="text/html", errors_as_page=True), tags=["pages"],
+              operation_id="shareTarget")
 def share_target():
     """Where the installed app receives a shared photo or link
 
@@ -108,7 +112,7 @@ def share_target():
     error, written in; the same limits and privacy rules as an upload apply (the photo is never stored).
     """
     shared: dict = {"query": None, "preview": None, "results": None, "error": None}
-    upload = next((part for part in request.files.getlist("image") if part.filename is not None), None)
+    upload = next((part for part in request.files.getlist("image") if part.filename), None)  # "": no file chosen
     link = next((match.group(0) for field in ("url", "text")
                  if (match := LINK.search(request.form.get(field, "")))), None)
     text = " ".join(request.form.get(field, "").strip() for field in ("title", "text")).strip()[:500] or None
@@ -144,8 +148,9 @@ def share_failed(error: Exception):
         code, message, status = "rate_limited", "Too many searches from here just now; try again in a minute.", 429
     elif isinstance(error, HTTPException) and error.code == 413:
         code, message, status = "payload_too_large", "That photo is too large to search.", 413
-    elif isinstance(error, HTTPException):
-        return error
+    elif isinstance(error, HTTPException):  # a GET of /share (a bookmark), a malformed form...
+        code = "method_not_allowed" if error.code == 405 else "invalid_parameter"
+        message, status = "Share a photo or a link to shoplens, or search from this page.", error.code or 400
     else:
         log.exception("Unhandled error in a share")  # never with the request's data
         code, message, status = "internal_error", "Something went wrong on our side; please try again.", 500

@@ -52,46 +52,34 @@ function announce(product, kind) {
   document.dispatchEvent(new CustomEvent("shoplens:interaction", { detail: { product, kind } }));
 }
 
+function element(tag, className, text = "") {
+  const node = document.createElement(tag);
+  node.className = className;
+  node.textContent = text;
+  return node;
+}
+
 function productCard(product, { note = "", extraActions = [] } = {}) {
-  const item = document.createElement("li");
-  item.className = "card";
+  const item = element("li", "card");
   item.dataset.productId = product.id;
   const image = document.createElement("img");
   image.src = product.image_url + "?size=384";
   image.alt = product.title;
   image.loading = "lazy";
-  const body = document.createElement("div");
-  body.className = "body";
-  const title = document.createElement("p");
-  title.className = "title";
-  title.textContent = product.title;
-  const price = document.createElement("span");
-  price.className = "price";
-  price.textContent = formatPrice(product.price, product.currency);
-  const meta = document.createElement("span");
-  meta.className = "meta";
-  meta.textContent = [product.brand, product.in_stock ? "" : "out of stock"].filter(Boolean).join(" · ");
-  body.append(title, price, meta);
-  if (note) {
-    const why = document.createElement("span");
-    why.className = "meta why";
-    why.textContent = note;
-    body.append(why);
-  }
-  const actions = document.createElement("div");
-  actions.className = "actions";
-  const more = document.createElement("button");
+  const body = element("div", "body");
+  body.append(element("p", "title", product.title),
+              element("span", "price", formatPrice(product.price, product.currency)),
+              element("span", "meta", [product.brand, product.in_stock ? "" : "out of stock"].filter(Boolean).join(" · ")));
+  if (note) body.append(element("span", "meta why", note));
+  const actions = element("div", "actions");
+  const more = element("button", "button more-like-this", "More like this");
   more.type = "button";
-  more.className = "button more-like-this";
-  more.textContent = "More like this";
   more.addEventListener("click", () => moreLikeThis(product));
   actions.append(more);
   if (product.url) {
-    const buy = document.createElement("a");
-    buy.className = "button primary";
+    const buy = element("a", "button primary", "View");
     buy.href = product.url;
     buy.rel = "noopener";
-    buy.textContent = "View";
     buy.addEventListener("click", () => announce(product, "viewed"));
     actions.append(buy);
   }
@@ -316,7 +304,7 @@ function setupTabs() {
   }
 }
 
-window.shoplens = { callApi, productCard };
+window.shoplens = { callApi, element, productCard };
 
 document.addEventListener("DOMContentLoaded", () => {
   $("search-form").addEventListener("submit", runSearch);

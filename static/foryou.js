@@ -91,10 +91,8 @@
     $("for-you-because").textContent = known.length ? because(known) : "";
     $("for-you-status").textContent = body.results.length ? "" : "Nothing to suggest yet.";
     $("for-you-row").replaceChildren(...body.results.map((product) => {
-      const hide = document.createElement("button");
+      const hide = window.shoplens.element("button", "button not-for-me", "Not for me");
       hide.type = "button";
-      hide.className = "button not-for-me";
-      hide.textContent = "Not for me";
       hide.addEventListener("click", () => notForMe(product));
       const note = titles.has(product.because) ? `Like “${titles.get(product.because)}”` : "";
       return window.shoplens.productCard(product, { note, extraActions: [hide] });

@@ -39,7 +39,8 @@ def running_server(*args: str, env: dict[str, str] | None = None, ready_timeout:
     command = [sys.executable, "-m", "app.cli", command_name, "--host", "127.0.0.1", "--port", str(port), *args]
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"server-{port}.log", "w")
-    defaults = {"PYTHONPATH": str(ROOT), "SHOPLENS_SEARCH_RATE_LIMIT": "", "SHOPLENS_TRYON_RATE_LIMIT": ""}
+    defaults = {"PYTHONPATH": str(ROOT), "SHOPLENS_SEARCH_RATE_LIMIT": "", "SHOPLENS_TRYON_RATE_LIMIT": "",
+                "SHOPLENS_LINK_RATE_LIMIT": ""}
     process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                env={**defaults, **os.environ, **(env or {})}, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -157,7 +157,7 @@ def make_settings(index_dir: Path, **overrides):
 
     # Rate limits off by default: the suite sends hundreds of requests from one address in seconds.
     values = dict(index_dir=str(index_dir), device="cpu", reload_interval=0.0, admin_token="s3cret-token",
-                  search_rate_limit="", tryon_rate_limit="")
+                  search_rate_limit="", tryon_rate_limit="", link_rate_limit="")
     values.update(overrides)
     return Settings(**values)
 

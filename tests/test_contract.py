@@ -28,6 +28,8 @@ WORDED_CONSTRAINTS = [
     ("GET /api/v1/search", [400], "min_price must not exceed max_price"),
     ("GET /api/v1/products/{product_id}/similar", [400, 404], "the product must exist; min_price <= max_price"),
     ("GET /api/v1/products/{product_id}", [404], "the product must exist"),
+    ("POST /share", [400, 413, 415, 422], "something must be shared: a photo that decodes, a link to a picture, or "
+                                         "words"),
     ("POST /api/v1/recommend", [400, 404], "every id must be in the catalog (unless skip_unknown), none in both "
                                           "lists; min_price <= max_price"),
     ("GET /catalog/images/{product_id}", [404], "the product must exist"),

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.slow
 GENERATOR_CONFIG = """\
 content_type_overrides:
   image/jpeg: application/octet-stream
+  image/png: application/octet-stream
+  application/manifest+json: application/json
   text/csv: application/octet-stream
   text/html: application/octet-stream
   text/css: application/octet-stream

@@ -205,18 +205,18 @@ class _RowReader:
     def products(self, rows: np.ndarray) -> list[Product]:
         if not len(rows):
             return []
-        text = {name: column.values(rows) for name, column in self.text.items()}
+        text = self.text
         codes = {name: codes[rows].tolist() for name, (codes, _) in self._labels.items()}
-        label = {name: [self._labels[name][1][code] for code in codes[name]] for name in ("category", "brand",
-                                                                                         "currency")}
-        enum = {name: [values[code] for code in codes[name]] for name, values in self._enums.items()}
-        prices, lines, stock = self._price[rows].tolist(), self._line[rows].tolist(), self._in_stock[rows].tolist()
-        return [Product(id=text["id"][i], title=text["title"][i], image=text["image"][i], line=lines[i],
-                        category=label["category"][i], brand=label["brand"][i],
-                        price=None if prices[i] != prices[i] else prices[i], currency=label["currency"][i],
-                        url=text["url"][i], in_stock=stock[i], product_type=enum["product_type"][i],
-                        shade_hex=text["shade_hex"][i], finish=enum["finish"][i])
-                for i in range(len(rows))]
+        category, brand, currency = ([self._labels[name][1][code] for code in codes[name]]
+                                     for name in ("category", "brand", "currency"))
+        kinds, finishes = ([values[code] for code in codes[name]] for name, values in self._enums.items())
+        prices = [None if price != price else price for price in self._price[rows].tolist()]
+        ends = rows + 1
+        columns = zip(text["id"].values(rows, ends), text["title"].values(rows, ends),
+                      text["image"].values(rows, ends), self._line[rows].tolist(), category, brand, prices, currency,
+                      text["url"].values(rows, ends), self._in_stock[rows].tolist(), kinds,
+                      text["shade_hex"].values(rows, ends), finishes)
+        return [Product(*fields) for fields in columns]
 
     def product(self, row: int) -> Product:
         text = {name: column.value(row) for name, column in self.text.items()}
@@ -242,7 +242,7 @@ class _TextColumn:
     def value(self, row: int) -> str:
         return str(self._data[self._offsets[row]:self._offsets[row + 1]], "utf-8")
 
-    def values(self, rows: np.ndarray) -> list[str]:
-        data = self._data
-        return [str(data[start:end], "utf-8")
-                for start, end in zip(self._offsets[rows].tolist(), self._offsets[rows + 1].tolist())]
+    def values(self, rows: np.ndarray, ends: np.ndarray) -> list[str]:
+        """The strings of ``rows`` (``ends`` is ``rows + 1``, computed once for all the columns)."""
+        data, offsets = self._data, self._offsets
+        return [str(data[start:end], "utf-8") for start, end in zip(offsets[rows].tolist(), offsets[ends].tolist())]
