@@ -140,11 +140,11 @@ class Download:
 def download(url: str, config: FetchConfig, accept: str = "*/*") -> Download:
     """One GET into memory, with the same vetting, pinning, redirect and size rules as catalog images; nothing
     is written anywhere (a shopper's link is fetched for one request only).  :raise FetchError:"""
-    response, connection = open_final(url, config, {"Accept": accept})
+    response, connection, final_url = open_final(url, config, {"Accept": accept})
     try:
         check_status(response, url)
         content_type, body = read_body(response, url, config)
-        return Download(body, content_type, response.final_url)
+        return Download(body, content_type, final_url)
     finally:
         response.close()
         connection.close()
@@ -156,14 +156,13 @@ def looks_like_image(body: bytes) -> bool:
 
 
 def open_final(url: str, config: FetchConfig, headers: dict[str, str]):
-    """(response, connection) of the first answer that is not a redirect; every hop is vetted again.
-    The caller closes both.  :raise FetchError:"""
+    """(response, connection, its URL) of the first answer that is not a redirect; every hop is vetted
+    again. The caller closes the response and the connection.  :raise FetchError:"""
     current = url
     for _ in range(config.max_redirects + 1):
         response, connection = _request(current, config, headers)
         if response.status not in REDIRECTS:
-            response.final_url = current
-            return response, connection
+            return response, connection, current
         location = response.getheader("Location")
         response.close()
         connection.close()
@@ -278,7 +277,7 @@ class Fetcher:
                 headers["If-None-Match"] = entry.meta["etag"]
             if entry.meta.get("last_modified"):
                 headers["If-Modified-Since"] = entry.meta["last_modified"]
-        response, connection = open_final(url, self.config, headers)
+        response, connection, _ = open_final(url, self.config, headers)
         try:
             if response.status == 304 and entry.path.exists():
                 self.stats.not_modified += 1
