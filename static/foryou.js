@@ -16,7 +16,9 @@
   function read(key) {
     try {
       const value = JSON.parse(localStorage.getItem(key) || "[]");
-      return Array.isArray(value) ? value.filter((entry) => entry && typeof entry.id === "string") : [];
+      return Array.isArray(value)
+        ? value.filter((entry) => entry && typeof entry.id === "string" && entry.id && entry.id.length <= 500)
+        : [];
     } catch (_) {
       return [];  // storage disabled (private mode) or damaged: start afresh
     }
@@ -66,7 +68,8 @@
       return;
     }
     const request = (pending = {});
-    const positive = Object.fromEntries(history.map((entry) => [entry.id, entry.weight]));
+    const weight = (value) => (Number.isFinite(value) && value > 0 ? Math.min(value, 1000) : 1);  // storage is editable
+    const positive = Object.fromEntries(history.map((entry) => [entry.id, weight(entry.weight)]));
     const negative = read(NOT_FOR_ME_KEY).map((entry) => entry.id).filter((id) => !(id in positive));
     let body;
     try {

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import phone_page, requires_chromium, running_server
-from tests.conftest import encode, product_image
+from tests.conftest import encode
 from tests.image_server import serving
 
 pytestmark = [pytest.mark.browser, requires_chromium]
