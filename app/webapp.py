@@ -27,6 +27,7 @@ from app.errors import STATUS, ApiError
 from app.linked_images import fetch_linked_image
 from app.resources import resources
 from app.search import search_results
+from app.uploads import uploaded_bytes
 from indexer.stores.filters import SearchFilters
 from vision.images import ImageError, load_image
 
@@ -117,23 +118,21 @@ def share_target():
                  if (match := LINK.search(request.form.get(field, "")))), None)
     text = " ".join(request.form.get(field, "").strip() for field in ("title", "text")).strip()[:500] or None
     limits = resources().settings.image_limits()
+    photo = None
     if upload is not None:
-        photo = upload.read()
-        if not photo:
-            raise ApiError("empty_image", "The shared photo is empty.")
-        shared["preview"] = _preview(load_image(photo, limits))
-        query = SearchQuery(image=photo, text=None, text_weight=0.0, k=DEFAULT_K, filters=SearchFilters(), crop=None)
+        photo = uploaded_bytes(upload)
     elif link is not None:
         shared["query"] = link
         photo = fetch_linked_image(link, resources().settings.link_fetch_config())
-        shared["preview"] = _preview(load_image(photo, limits))
-        query = SearchQuery(image=photo, text=None, text_weight=0.0, k=DEFAULT_K, filters=SearchFilters(), crop=None)
     elif text is not None:
         shared["query"] = text
-        query = SearchQuery(image=None, text=text, text_weight=1.0, k=DEFAULT_K, filters=SearchFilters(), crop=None)
     else:
         raise ApiError("missing_image", "Nothing to search was shared: share a photo, a link or some words.")
-    shared["results"] = search_results(query)
+    if photo is not None:
+        shared["preview"] = _preview(load_image(photo, limits))
+    shared["results"] = search_results(SearchQuery(image=photo, text=None if photo else text,
+                                                   text_weight=0.0 if photo else 1.0, k=DEFAULT_K,
+                                                   filters=SearchFilters(), crop=None))
     return _page_with(shared, 200)
 
 
