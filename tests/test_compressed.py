@@ -34,7 +34,7 @@ def test_size_picks_the_index_type():
     assert choose_factory(5_000_000, config) == "IVF8192_HNSW32,PQ64"
     assert choose_factory(5_000, VectorStoreConfig(compressed_from=2_000), dim=DIM).startswith("IVF")
     assert choose_factory(5_000_000, VectorStoreConfig(index_factory="Flat")) == "Flat"
-    assert pq_subquantizers(512) == 64 and pq_subquantizers(768) == 64 and pq_subquantizers(96) == 24 and pq_subquantizers(32) == 8
+    assert [pq_subquantizers(dim) for dim in (512, 768, 96, 32)] == [64, 64, 24, 8]
     assert compressed_factory(COUNT, DIM) == "IVF512_HNSW32,PQ8"
 
 
@@ -51,7 +51,7 @@ def test_tuning_deepens_the_re_rank_when_codes_are_too_coarse():
     vectors = clustered_vectors(COUNT, seed=4)
     ids = np.arange(COUNT)
     coarse = build_index(vectors, ids, "IVF64,PQ1x4")  # 4 bits per vector: PQ scores barely rank anything
-    nprobe, depth, recall = tune_search(coarse, vectors, ids, compressed=True, target=0.99)
+    nprobe, depth, recall = tune_search(coarse, vectors, compressed=True, target=0.99)
     assert depth > faiss_store.RERANK_DEPTH and recall >= 0.99 and nprobe <= 64
 
 
@@ -89,13 +89,33 @@ def test_index_file_is_memory_mapped_not_copied(compressed):
 @pytest.mark.parametrize("filters", [SearchFilters(min_price=1), SearchFilters(in_stock=True),
                                      SearchFilters(category="shoes", brand="b3")])
 def test_filters_return_exactly_k_through_the_ivf_selector(compressed, filters, monkeypatch):
-    monkeypatch.setattr(faiss_store, "SUBSET_EXACT_LIMIT", 100)  # force the ANN path for these subsets
+    monkeypatch.setattr(faiss_store, "IVF_SUBSET_EXACT_LIMIT", 100)  # force the ANN path for these subsets
     store, vectors, _ = compressed
     hits = store.search(vectors[8], 25, filters)
     assert len(hits) == 25
     assert all(filters.category in (None, hit.product.category) and filters.brand in (None, hit.product.brand)
                and filters.in_stock in (None, hit.product.in_stock)
                and (filters.min_price is None or hit.product.price >= filters.min_price) for hit in hits)
+
+
+@pytest.mark.parametrize("share", [0.05, 0.01])
+def test_selective_filters_keep_recall_through_the_ivf_lists(compressed, share, monkeypatch):
+    """A random filter (uncorrelated with the vectors: the hardest kind) through the bitmap selector."""
+    monkeypatch.setattr(faiss_store, "IVF_SUBSET_EXACT_LIMIT", 50)
+    store, vectors, _ = compressed
+    searcher = store.live.vectors
+    allowed = np.zeros(COUNT, bool)
+    allowed[np.random.default_rng(5).permutation(COUNT)[:int(share * COUNT)]] = True
+    rng = np.random.default_rng(98)
+    queries = vectors[rng.integers(0, COUNT, 100)] + 0.06 * rng.normal(size=(100, DIM)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    recalls = []
+    for query in queries:
+        found = searcher._ann(query.reshape(1, -1), 10, allowed, int(allowed.sum()))
+        assert len(found) == 10 and all(allowed[row] for row, _ in found)
+        recalls.append(len({f"id{row}" for row, _ in found} & set(brute_force(vectors, query, 10, allowed))) / 10)
+    assert np.mean(recalls) >= 0.9
+    assert searcher.filtered_nprobe(share) == min(512, int(np.ceil(searcher.nprobe * 2 / share)))
 
 
 def test_similar_excludes_the_product_itself(compressed):

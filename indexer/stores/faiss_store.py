@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 ANN_FACTORY = "HNSW32,Flat"
 ANN_EF_CONSTRUCTION = 100       # 40 (FAISS's default) lost 6 points of recall@10 in bench/search.py
 ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (docs/BENCHMARKS.md)
-SUBSET_EXACT_LIMIT = 50_000     # a filtered subset this small is scanned exactly (a few ms)
+SUBSET_EXACT_LIMIT = 50_000     # a filtered subset this small is scanned exactly (a few ms)...
+IVF_SUBSET_EXACT_LIMIT = 5_000  # ...but an IVF index answers one over 5,000 rows faster through its lists
+FILTER_PROBE_FACTOR = 2         # a filter keeping a share s of the rows probes 2 x nprobe / s lists (capped)
 TRAIN_PER_CENTROID = 40         # FAISS's k-means warns below 39 points per IVF centroid
 TRAIN_SAMPLE_MIN = 100_000      # the PQ codebooks (256 centroids per sub-space) want at least this many
 RERANK_DEPTH = 100              # compressed candidates re-scored exactly per query (at least 4 x k)...
@@ -69,14 +71,11 @@ def is_compressed(factory: str) -> bool:
 class FaissVectors:
     """Search one version's FAISS index with filters, exact re-ranking and exact fallbacks."""
 
-    def __init__(self, index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, *, exact: bool,
+    def __init__(self, index: faiss.Index, vectors: np.ndarray, *, exact: bool,
                  columns: FilterColumns | None = None, nprobe: int = 0, rerank_depth: int = 0):
         self.index, self.vectors, self.exact = index, vectors, exact
         self.columns = columns
         self.nprobe, self.rerank_depth = nprobe, rerank_depth
-        self._ids = ids
-        order = np.argsort(ids)
-        self._sorted_ids, self._sorted_rows = ids[order], order
         self._base = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
         self._ivf = faiss.try_extract_index_ivf(self._base)
         if self._ivf is not None:
@@ -96,10 +95,24 @@ class FaissVectors:
         if mask is None:
             return self._scan(query, k, None) if self.exact else self._ann(query, k, None)
         allowed = np.flatnonzero(mask)
-        if self.exact or len(allowed) <= SUBSET_EXACT_LIMIT:
+        exact_limit = IVF_SUBSET_EXACT_LIMIT if self._ivf is not None else SUBSET_EXACT_LIMIT
+        if self.exact or len(allowed) <= exact_limit:
             return self._scan(query, k, allowed)
-        hits = self._ann(query, k, allowed)
+        hits = self._ann(query, k, mask, len(allowed))
         return hits if len(hits) >= min(k, len(allowed)) else self._scan(query, k, allowed)
+
+    def filtered_nprobe(self, share: float) -> int:
+        """Lists to probe when a filter keeps ``share`` of the rows.
+
+        A random filter keeping 1 % puts the 10 nearest allowed vectors among the ~1,000 nearest of all,
+        spread over many more lists than the 10 nearest: probing 2 / share times the tuned lists sees about
+        twice as many allowed vectors as an unfiltered search sees vectors (recall@10 0.95 at 1 % of 1M,
+        0.98 at 5 %, docs/BENCHMARKS.md). Filters that follow the embedding (a category) do better.
+        """
+        nprobe = self.nprobe or self._ivf.nprobe
+        if share >= 1.0:
+            return nprobe
+        return int(min(self._ivf.nlist, math.ceil(nprobe * FILTER_PROBE_FACTOR / max(share, 1e-9))))
 
     def vector(self, row: int) -> np.ndarray:
         return np.asarray(self.vectors[row])
@@ -124,12 +137,23 @@ class FaissVectors:
         best = best[np.lexsort((candidates[best], -scores[best]))]
         return [(int(candidates[i]), float(scores[i])) for i in best]
 
-    def _ann(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> list[tuple[int, float]]:
-        selector = faiss.IDSelectorBatch(self._ids[rows]) if rows is not None else None
+    def _ann(self, query: np.ndarray, k: int, mask: np.ndarray | None = None,
+             allowed: int = 0) -> list[tuple[int, float]]:
+        """Search the index inside the ID map, whose own ids are the rows (they were added in row order).
+
+        A filter becomes a bitmap over rows: one bit test per scanned vector, where the ID map's batch
+        selector (a hash set of 50,000 ids, rebuilt for each query) cost 10 ms before the search began.
+        """
+        selector = bits = None
+        if mask is not None:
+            bits = np.packbits(mask, bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
         depth = max(self.rerank_depth, 4 * k) if self._ivf is not None and self.rerank_depth else k
-        scores, ids = self.index.search(query, depth, params=self._params(selector, k))
-        found = ids[0] >= 0
-        found_rows = self._sorted_rows[np.searchsorted(self._sorted_ids, ids[0][found])]
+        share = allowed / len(mask) if mask is not None else 1.0
+        scores, rows = self._base.search(query, depth, params=self._params(selector, k, share))
+        del bits  # the selector reads it until the search returns
+        found = rows[0] >= 0
+        found_rows = rows[0][found]
         if depth > k:  # approximate candidates: re-score them exactly, in file order for the page cache
             return self._scan(query, k, np.sort(found_rows))
         return [(int(row), float(score)) for row, score in zip(found_rows, scores[0][found])]
@@ -146,9 +170,9 @@ class FaissVectors:
         data = b"".join([pread(fd, width, offset + row * width) for row in np.asarray(rows).tolist()])
         return np.frombuffer(data, dtype=self.vectors.dtype).reshape(len(rows), -1)
 
-    def _params(self, selector, k: int):
+    def _params(self, selector, k: int, share: float = 1.0):
         if self._ivf is not None:
-            return faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe or self._ivf.nprobe)
+            return faiss.SearchParametersIVF(sel=selector, nprobe=self.filtered_nprobe(share))
         if isinstance(self._base, faiss.IndexHNSW):
             return faiss.SearchParametersHNSW(sel=selector, efSearch=max(self._base.hnsw.efSearch, k))
         return faiss.SearchParameters(sel=selector) if selector is not None else None
@@ -171,7 +195,7 @@ class FaissFiles:
         if isinstance(faiss.downcast_index(index.index), faiss.IndexHNSW):
             manifest.ef_search = ANN_EF_SEARCH
         if faiss.try_extract_index_ivf(index.index) is not None:
-            tuning = tune_search(index, vectors, ids, is_compressed(factory), self.config.recall_target)
+            tuning = tune_search(index, vectors, is_compressed(factory), self.config.recall_target)
             manifest.nprobe, manifest.rerank_depth, manifest.tuned_recall = tuning
         faiss.write_index(index, str(staging / "index.faiss"))
         np.save(staging / "vectors.npy", vectors)
@@ -190,7 +214,7 @@ class FaissFiles:
             problems.append(f"FAISS index holds {index.ntotal} x {index.d}, expected {count} x {dim}")
         if problems:
             raise CorruptIndex(f"Index version {folder.name} is inconsistent: {'; '.join(problems)}.")
-        return FaissVectors(index, vectors, products.faiss_ids, exact=manifest.index_type == "Flat",
+        return FaissVectors(index, vectors, exact=manifest.index_type == "Flat",
                             columns=products.filter_columns(), nprobe=manifest.nprobe,
                             rerank_depth=manifest.rerank_depth)
 
@@ -233,8 +257,7 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Ind
     return index
 
 
-def tune_search(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, compressed: bool,
-                target: float) -> tuple[int, int, float]:
+def tune_search(index: faiss.Index, vectors: np.ndarray, compressed: bool, target: float) -> tuple[int, int, float]:
     """The cheapest (nprobe, re-rank depth) found whose recall@10 reaches ``target``, and that recall.
 
     Greedy: each step doubles whichever of the two gains more recall. More lists help while the true
@@ -253,7 +276,7 @@ def tune_search(index: faiss.Index, vectors: np.ndarray, ids: np.ndarray, compre
     expected = [set(row) for row in truth.tolist()]
 
     def recall_at(nprobe: int, depth: int) -> float:
-        searcher = FaissVectors(index, vectors, ids, exact=False, nprobe=nprobe, rerank_depth=depth)
+        searcher = FaissVectors(index, vectors, exact=False, nprobe=nprobe, rerank_depth=depth)
         return float(np.mean([len({row for row, _ in searcher.search(query, k)} & rows) / k
                               for query, rows in zip(queries, expected)]))
 
