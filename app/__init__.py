@@ -9,8 +9,10 @@ from flask import Flask
 from app.settings import Settings
 
 
-def create_app(settings: Settings | None = None, *, background_load: bool = True) -> Flask:
+def create_app(settings: Settings | None = None, *, background_load: bool = True, model=None) -> Flask:
     """Build the app; the model and index load in the background unless ``background_load`` is False.
+
+    ``model`` replaces the index's CLIP model with one already built (benches and tests: see ``Resources``).
 
     :raise IndexNotFound, WeightsNotFound, ...: only with ``background_load=False`` (tests, checks).
     """
@@ -36,7 +38,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
     install_rate_limits(app, settings)
     install_cors(app, settings)
     observer = install_metrics(app, settings)
-    state = Resources(settings, observer)
+    state = Resources(settings, observer, model=model)
     init_app(app, state)
     state.start(background=background_load)
     return app

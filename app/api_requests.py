@@ -106,7 +106,7 @@ class SearchQuery:
     k: int
     filters: SearchFilters
     crop: Crop | None
-
+    detect: bool = False  # shop the look: also find the items in the photo
 
 class ApiModel(BaseModel):
     # Unknown fields are ignored, as before (cache busters, analytics tags); a typo'd filter does nothing.
@@ -177,6 +177,8 @@ class SearchOptions(Filters):
                            description="Instead of a photo: a link to a picture, or to a web page whose og:image or "
                                        "twitter:image names one (another shop's product page, a post).",
                            examples=["https://shop.example/products/red-dress"])
+    detect: YesNo = Field(None, description="Shop the look: also find the items in the photo (inside crop, if "
+                                            "given), each with its box and its own k results (default false).")
 
 
     @property
@@ -189,7 +191,7 @@ class SearchOptions(Filters):
 
 
 class TextSearch(SearchOptions):
-    """A text search; text_weight, crop and image_url are checked as for a photo search but have nothing to act
+    """A text search; text_weight, crop, image_url and detect are checked as for a photo search but have nothing to act
     on here (a link is searched with POST)."""
 
     k: ResultCount = DEFAULT_K

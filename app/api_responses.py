@@ -59,9 +59,21 @@ class ScoredProduct(Product):
     score: float = Field(description="Cosine similarity to the query, -1..1; higher is closer.")
 
 
+class LookItem(Response):
+    box: list[int] = Field(min_length=4, max_length=4, description=(
+        "x, y, width, height in pixels of the uploaded photo, upright (EXIF-corrected) like crop: send it back as "
+        "crop to search that item alone."))
+    score: float = Field(description="How much closer this item's best match is than the whole photo's (cosine "
+                                     "difference); higher is a surer item.")
+    results: list[ScoredProduct] = Field(description="The item's best matches, with the search's filters and k.")
+
+
 class SearchResults(Response):
     results: list[ScoredProduct] = Field(description="Best first; exactly k when the catalog has enough "
                                                      "products passing the filters.")
+    items: list[LookItem] | None = Field(None, description=(
+        "Only with detect=true: the items found in the photo (at most SHOPLENS_MAX_ITEMS), surest first; "
+        "empty when nothing in it beats the whole photo."))
     version: str = Field(description="The index version that answered.")
     took_ms: float
 

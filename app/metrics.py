@@ -55,6 +55,8 @@ class Metrics:
                                 buckets=STAGE_BUCKETS, **series)
         self.tryon_stage = Histogram("shoplens_tryon_stage_seconds", "Time in each try-on stage.", ["stage"],
                                      buckets=STAGE_BUCKETS, **series)
+        self.look_items = Histogram("shoplens_look_items", "Items shop the look found in one photo (detect=true).",
+                                    buckets=(0, 1, 2, 3, 4, 6, 8, 12), **series)
         self.index_info = Gauge("shoplens_index_info", "1 for the live index version and its model.",
                                 ["version", "model"], multiprocess_mode="livemax", **series)
         self.index_products = Gauge("shoplens_index_products", "Products in the live index version.",

@@ -46,9 +46,12 @@ class IndexObserver(BatchObserver, Protocol):
 
 
 class Resources:
-    def __init__(self, settings: Settings, observer: IndexObserver | None = None):
+    def __init__(self, settings: Settings, observer: IndexObserver | None = None, model: Embedder | None = None):
+        """``model``: an already-built model to serve instead of loading the index's (benches and tests use a
+        stand-in with ``Embedder``'s interface); it must carry the index's ``model_id``."""
         self.settings = settings
         self.observer = observer
+        self._given_model = model
         self._embedder: Embedder | None = None
         self._batcher: QueryBatcher | None = None
         self._store: IndexStore | None = None
@@ -113,19 +116,10 @@ class Resources:
         """
         store = IndexStore.open(Path(self.settings.index_dir), self.settings.vector_stores())
         manifest = store.live.manifest
-        config = replace(self.settings.embedder_config(manifest.model, manifest.pretrained),
-                         threads=self.settings.serving_threads())
-        embedder = Embedder(config)
+        embedder = self._given_model or self._load_model(manifest)
         if embedder.model_id != manifest.model_id:
             raise ModelMismatch(f"The index was built with {manifest.model_id} but the server loaded "
                                 f"{embedder.model_id}; re-index or drop the --model/--pretrained override.")
-        if combined_fidelity(embedder.precision.fidelity, manifest.precision_fidelity) < FIDELITY_BOUND:
-            if embedder.precision.name == "fp32":
-                raise ModelMismatch(f"The index was built in {manifest.precision}, which agrees with fp32 only to "
-                                    f"cosine {manifest.precision_fidelity:.4f}; re-index with --precision fp32.")
-            log.warning("Querying in fp32: %s queries against this %s index could drift past cosine %.3f",
-                        embedder.precision.name, manifest.precision, FIDELITY_BOUND)
-            embedder = Embedder(replace(config, precision="fp32"))
         batching = BatchingConfig(max_batch=self.settings.batch_limit(), max_wait=self.settings.batch_wait(),
                                   queue_timeout=self.settings.queue_timeout)
         self._batcher = QueryBatcher(embedder, batching, self.observer)
@@ -134,6 +128,22 @@ class Resources:
         self._loaded.set()
         log.info("Ready: index version %s, %d products, model %s", store.live.name, manifest.count,
                  embedder.model_id)
+
+    def _load_model(self, manifest: Manifest) -> Embedder:
+        """The index's model, in the fastest precision that agrees with the one the index was built in."""
+        config = replace(self.settings.embedder_config(manifest.model, manifest.pretrained),
+                         threads=self.settings.serving_threads())
+        embedder = Embedder(config)
+        if embedder.model_id != manifest.model_id:
+            return embedder  # refused by the caller
+        if combined_fidelity(embedder.precision.fidelity, manifest.precision_fidelity) < FIDELITY_BOUND:
+            if embedder.precision.name == "fp32":
+                raise ModelMismatch(f"The index was built in {manifest.precision}, which agrees with fp32 only to "
+                                    f"cosine {manifest.precision_fidelity:.4f}; re-index with --precision fp32.")
+            log.warning("Querying in fp32: %s queries against this %s index could drift past cosine %.3f",
+                        embedder.precision.name, manifest.precision, FIDELITY_BOUND)
+            embedder = Embedder(replace(config, precision="fp32"))
+        return embedder
 
     def preflight(self) -> None:
         """Check, without building the model, that the index and its weights are there and agree.

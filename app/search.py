@@ -11,7 +11,6 @@ from flask import Blueprint, jsonify, request, url_for
 
 import app.api_responses as out
 from app.api_requests import (
-    Crop,
     Filters,
     PhotoSearchForm,
     SearchOptions,
@@ -24,7 +23,8 @@ from app.errors import ApiError
 from app.linked_images import fetch_linked_image
 from app.metrics import metrics
 from app.resources import resources
-from app.uploads import form_photo, uploaded_bytes
+from app.shop_the_look import shop_the_look
+from app.uploads import crop_photo, form_photo, uploaded_bytes
 from indexer.records import Product
 from indexer.stores.index_store import SearchHit
 from vision.batching import ClientGone, Overloaded
@@ -59,7 +59,8 @@ def search_by_image(query: SearchOptions, form: PhotoSearchForm):
     else:
         image = uploaded_bytes(form_photo(form))
     return _run(SearchQuery(image=image, text=options.text, text_weight=options.text_weight,
-                            k=options.k, filters=options.search_filters(), crop=options.crop_box))
+                            k=options.k, filters=options.search_filters(), crop=options.crop_box,
+                            detect=bool(options.detect)))
 
 
 @bp.get("/search")
@@ -102,8 +103,25 @@ def _run(query: SearchQuery):
 def search_results(query: SearchQuery) -> dict:
     """The search's answer as the API sends it.  :raise ApiError:"""
     started = time.perf_counter()
+    if query.detect and query.image is not None:
+        return _look_body(query, started)
     vector = query_vector(query)
     return _results_body(resources().store.search(vector, query.k, query.filters), started)
+
+
+def _look_body(query: SearchQuery, started: float) -> dict:
+    text_vector = None
+    if query.text is not None:
+        try:
+            text_vector = resources().queries.encode_text(query.text, client_waiting())
+        except (Overloaded, ClientGone) as exc:
+            raise ApiError("overloaded", str(exc), {"Retry-After": "2"}) from None
+    look = shop_the_look(query, lambda vector: mixed(vector, text_vector, query.text_weight), client_waiting())
+    body = _results_body(look.hits, started)
+    body["items"] = [{"box": item.box.as_list(), "score": round(item.score, 6),
+                      "results": [_scored(hit) for hit in item.hits]} for item in look.items]
+    body["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return body
 
 
 def query_vector(query: SearchQuery) -> np.ndarray:
@@ -122,7 +140,7 @@ def query_vector(query: SearchQuery) -> np.ndarray:
                 image = load_image(query.image, state.settings.image_limits(),
                                    max_side=None if query.crop else state.embedder.image_size)
             if query.crop:
-                image = _crop(image, query.crop)
+                image = crop_photo(image, query.crop)
             image_vector = encoder.encode_image(image, still_wanted)
         if query.text is not None:
             text_vector = encoder.encode_text(query.text, still_wanted)
@@ -130,11 +148,16 @@ def query_vector(query: SearchQuery) -> np.ndarray:
         raise ApiError("overloaded", str(exc), {"Retry-After": "2"}) from None
     if image_vector is None:
         return text_vector
+    return mixed(image_vector, text_vector, query.text_weight)
+
+
+def mixed(image_vector: np.ndarray, text_vector: np.ndarray | None, text_weight: float) -> np.ndarray:
+    """"Like this, but green": the weighted sum of the two, normalised; the image alone without text."""
     if text_vector is None:
         return image_vector
-    mixed = (1.0 - query.text_weight) * image_vector + query.text_weight * text_vector
-    norm = float(np.linalg.norm(mixed))
-    return mixed / norm if norm > 1e-6 else image_vector
+    blend = (1.0 - text_weight) * image_vector + text_weight * text_vector
+    norm = float(np.linalg.norm(blend))
+    return blend / norm if norm > 1e-6 else image_vector
 
 
 def client_waiting() -> Callable[[], bool]:
@@ -158,26 +181,20 @@ def client_waiting() -> Callable[[], bool]:
     return waiting
 
 
-def _crop(image, crop: Crop):
-    """:raise ApiError: when the box lies outside the photo."""
-    if crop.x >= image.width or crop.y >= image.height:
-        raise ApiError("invalid_parameter", f"crop starts outside the {image.width}x{image.height} image.")
-    box = (crop.x, crop.y, min(crop.x + crop.width, image.width), min(crop.y + crop.height, image.height))
-    if box[2] - box[0] < 8 or box[3] - box[1] < 8:
-        raise ApiError("invalid_parameter", "crop is smaller than 8x8 pixels inside the image.")
-    return image.crop(box)
-
-
 def _results(hits: list[SearchHit], started: float):
     return jsonify(_results_body(hits, started))
 
 
 def _results_body(hits: list[SearchHit], started: float) -> dict:
     return {
-        "results": [dict(product_json(hit.product), score=round(hit.score, 6)) for hit in hits],
+        "results": [_scored(hit) for hit in hits],
         "version": resources().store.live.name,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
     }
+
+
+def _scored(hit: SearchHit) -> dict:
+    return dict(product_json(hit.product), score=round(hit.score, 6))
 
 
 def product_json(product: Product) -> dict:

@@ -16,6 +16,7 @@ from indexer.sources.fetch import FetchConfig
 from indexer.values import parse_yes_no
 from vision.embedder import EmbedderConfig
 from vision.images import ImageLimits
+from vision.item_finder import ItemSettings
 
 ENV_PREFIX = "SHOPLENS_"
 # ViT-B-32 on LAION-2B: the best zero-shot accuracy per CPU millisecond among open_clip's models (README).
@@ -114,12 +115,20 @@ class Settings:
     cors_origins: str = _setting("", "Comma-separated web origins allowed to call the API from a browser.")
     max_looks: int = _setting(8, "Most makeup layers in one try-on request.")
     max_faces: int = _setting(8, "Most faces made up in one photo.")
+    max_items: int = _setting(6, "Most items shop the look (detect=true) returns for one photo.")
+    item_candidates: int = _setting(6, "Boxes shop the look embeds per photo, in one batch: more can find more in "
+                                       "a crowded photo; each costs about a third of a photo search on CPU.")
+    item_min_gain: float = _setting(0.0, "How much closer (cosine) than the whole photo a box's best match must be "
+                                         "for shop the look to show it as an item.")
     log_level: str = _setting("INFO", "Python log level.")
 
     def __post_init__(self) -> None:
         for name, allowed in (("vector_store", ("faiss", "milvus")), ("engine", ("local", "ray"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}")
+        for name in ("max_items", "item_candidates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Settings":
@@ -160,6 +169,9 @@ class Settings:
     def max_request_bytes(self) -> int:
         """The largest request body: one photo of the upload limit plus its multipart framing."""
         return self.max_upload_bytes + MULTIPART_OVERHEAD
+
+    def item_settings(self) -> ItemSettings:
+        return ItemSettings(candidates=self.item_candidates, max_items=self.max_items, min_gain=self.item_min_gain)
 
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.max_upload_bytes, max_pixels=self.max_pixels,

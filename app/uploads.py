@@ -14,6 +14,7 @@ from flask.json.provider import DefaultJSONProvider
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
+from app.api_requests import Crop
 from app.errors import ApiError
 from vision.images import ImageLimits, load_image
 
@@ -58,3 +59,13 @@ def uploaded_image(upload: FileStorage, limits: ImageLimits) -> Image.Image:
     :raise ApiError: empty_image.  :raise vision.images.ImageError: for a bad image.
     """
     return load_image(uploaded_bytes(upload), limits)
+
+
+def crop_photo(image: Image.Image, crop: Crop) -> Image.Image:
+    """The part of an upright photo a search's ``crop`` keeps.  :raise ApiError: when the box lies outside it."""
+    if crop.x >= image.width or crop.y >= image.height:
+        raise ApiError("invalid_parameter", f"crop starts outside the {image.width}x{image.height} image.")
+    box = (crop.x, crop.y, min(crop.x + crop.width, image.width), min(crop.y + crop.height, image.height))
+    if box[2] - box[0] < 8 or box[3] - box[1] < 8:
+        raise ApiError("invalid_parameter", "crop is smaller than 8x8 pixels inside the image.")
+    return image.crop(box)

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 
-const state = { file: null, crop: null, naturalSize: null };
+const state = { file: null, crop: null, naturalSize: null, look: null };
 
 function setStatus(text, kind = "") {
   const status = $("status");
@@ -114,6 +114,7 @@ async function runSearch(event) {
     form.append("image", state.file);
     if (text) form.append("q", text);
     if (state.crop) form.append("crop", state.crop.join(","));
+    else form.append("detect", "true");  // shop the look: dots on the items of the whole photo
     request = callApi(`/api/v1/search?${params}`, { method: "POST", body: form });
   } else {
     params.set("q", text);
@@ -138,11 +139,69 @@ async function show(request, loadingText) {
     const body = await request;
     renderResults(body.results);
     setStatus(resultsStatus(body.results));
+    if (!state.crop) showLook(body);
   } catch (error) {
     setStatus(error.message, "error");
   } finally {
     button.disabled = false;
   }
+}
+
+// Shop the look: a dot on each item the server found; tapping one shows that item's results.
+function showLook(body) {
+  state.look = body.items && body.items.length ? body : null;
+  const dots = $("look-dots");
+  $("whole-photo").hidden = true;
+  if (!state.look) {
+    dots.replaceChildren();
+    return;
+  }
+  if (!state.naturalSize) {  // the answer came before the preview finished loading
+    $("preview-img").addEventListener("load", () => showLook(body), { once: true });
+    return;
+  }
+  const [width, height] = state.naturalSize;
+  dots.replaceChildren(...body.items.map((item, index) => {
+    const [x, y, w, h] = item.box;
+    const top = item.results[0];
+    const dot = element("button", "look-dot");
+    dot.type = "button";
+    dot.dataset.item = String(index);
+    dot.setAttribute("aria-pressed", "false");
+    dot.setAttribute("aria-label", `Item ${index + 1}${top ? `: like ${top.title}` : ""}`);
+    Object.assign(dot.style, { left: `${((x + w / 2) / width) * 100}%`, top: `${((y + h / 2) / height) * 100}%` });
+    dot.addEventListener("click", () => showItem(index));
+    return dot;
+  }));
+  const count = body.items.length;
+  dots.setAttribute("aria-label", `${count} item${count > 1 ? "s" : ""} found in your photo: pick one to see it`);
+}
+
+function showItem(index) {
+  const look = state.look;
+  if (!look) return;
+  const item = look.items[index];
+  for (const dot of $("look-dots").children) {
+    dot.setAttribute("aria-pressed", String(dot.dataset.item === String(index)));
+  }
+  const box = $("crop-box");
+  const [width, height] = state.naturalSize;
+  const [x, y, w, h] = item.box;
+  Object.assign(box.style, { left: `${(x / width) * 100}%`, top: `${(y / height) * 100}%`,
+                             width: `${(w / width) * 100}%`, height: `${(h / height) * 100}%` });
+  box.hidden = false;
+  $("whole-photo").hidden = false;
+  renderResults(item.results);
+  setStatus(`Item ${index + 1} of ${look.items.length}: ${resultsStatus(item.results)}`);
+}
+
+function showWholePhoto() {
+  if (!state.look) return;
+  for (const dot of $("look-dots").children) dot.setAttribute("aria-pressed", "false");
+  $("crop-box").hidden = true;
+  $("whole-photo").hidden = true;
+  renderResults(state.look.results);
+  setStatus(resultsStatus(state.look.results));
 }
 
 function isLink(text) {
@@ -170,6 +229,8 @@ function usePhoto(file, { search = true } = {}) {
   img.src = img.dataset.url;
   img.onload = () => { state.naturalSize = [img.naturalWidth, img.naturalHeight]; };
   $("crop-box").hidden = true;
+  $("look-dots").replaceChildren();
+  state.look = null;
   $("preview").hidden = false;
   if (isLink($("query").value.trim())) $("query").value = "";  // the picture replaces a pasted link
   if (search) runSearch();
@@ -249,6 +310,8 @@ function showSearchTab() {
 function clearPhoto() {
   state.file = null;
   state.crop = null;
+  state.look = null;
+  $("look-dots").replaceChildren();
   $("preview").hidden = true;
 }
 
@@ -283,6 +346,8 @@ function setupCrop() {
     start = [Math.min(x, start[0]), Math.min(y, start[1])];
     if (w > 12 && h > 12) {
       state.crop = [start[0], start[1], w, h].map((v) => Math.round(v * scale));
+      $("look-dots").replaceChildren();  // a box of one's own replaces the found items
+      $("whole-photo").hidden = true;
       runSearch();
     } else {
       state.crop = null;
@@ -311,6 +376,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("photo-camera").addEventListener("change", (event) => pickPhoto(event.target));
   $("photo-file").addEventListener("change", (event) => pickPhoto(event.target));
   $("clear-photo").addEventListener("click", clearPhoto);
+  $("whole-photo").addEventListener("click", showWholePhoto);
   setupCrop();
   setupTabs();
   setupPasteAndDrop();

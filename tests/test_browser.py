@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import ARTIFACTS, phone_page, requires_chromium, running_server
+from tests.busy_scenes import scene
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
@@ -216,4 +217,46 @@ def test_api_docs_page_renders_from_our_server_only(server):
         expect(page.locator(".opblock-summary-path", has_text="/api/v1/search").first).to_be_visible()
         expect(page.locator(".opblock-tag", has_text="try-on")).to_be_visible()
         assert not elsewhere, elsewhere
+        assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def look_server(shop_index):
+    # random weights rank nothing, so every candidate box counts as an item here
+    with running_server("--index", str(shop_index), "--reload-interval", "0", "--item-min-gain", "-2") as base:
+        yield base
+
+
+def test_shop_the_look_dots_show_each_items_results(look_server, tmp_path):
+    photo = tmp_path / "scene.jpg"
+    scene(21, 40).image.save(photo, "JPEG", quality=90)
+    with phone_page() as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(look_server + "/")
+        with page.expect_response(lambda response: "/api/v1/search" in response.url) as answer:
+            page.set_input_files("#photo-file", str(photo))
+        body = answer.value.json()
+        assert body["items"]
+        dots = page.locator("#look-dots button.look-dot")
+        expect(dots).to_have_count(len(body["items"]))
+        expect(page.locator("#results li.card").first).to_have_attribute("data-product-id", body["results"][0]["id"])
+
+        last = len(body["items"]) - 1
+        item = body["items"][last]
+        x, y, w, h = item["box"]
+        centre = dots.nth(last).evaluate("dot => [parseFloat(dot.style.left), parseFloat(dot.style.top)]")
+        assert centre == pytest.approx([(x + w / 2) / 640 * 100, (y + h / 2) / 480 * 100], abs=0.01)
+        dots.nth(last).click()
+        expect(dots.nth(last)).to_have_attribute("aria-pressed", "true")
+        shown = page.locator("#results li.card").evaluate_all("cards => cards.map(card => card.dataset.productId)")
+        assert shown == [hit["id"] for hit in item["results"]]
+        expect(page.locator("#status")).to_contain_text(f"Item {last + 1} of {len(body['items'])}")
+        expect(page.locator("#crop-box")).to_be_visible()
+
+        page.click("#whole-photo")
+        expect(page.locator("#results li.card").first).to_have_attribute("data-product-id", body["results"][0]["id"])
+        expect(page.locator("#crop-box")).to_be_hidden()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "shop-the-look-390x844.png"))
         assert not errors, errors

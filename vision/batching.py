@@ -99,6 +99,17 @@ class QueryBatcher:
         """The unit-norm vector of one text.  :raise Overloaded, ClientGone: see the classes."""
         return self._submit("text", self.model.tokenize([text])[0], still_wanted)
 
+    def submit_images(self, images: Sequence[Image.Image],
+                      still_wanted: Callable[[], bool] = _always) -> Callable[[], np.ndarray]:
+        """Queue images together so that they share forward passes; the returned call waits for their
+        ``(len(images), dim)`` unit vectors, so the request thread can do other work meanwhile.
+
+        :raise Overloaded: here or from the returned call, which may also raise ClientGone.
+        """
+        prepared = [self.model.prepare_image(image) for image in images]  # all ready before the first is queued
+        queries = [self._enqueue("image", payload, still_wanted) for payload in prepared]
+        return lambda: np.stack([self._wait(query) for query in queries])
+
     def close(self, timeout: float = 30.0) -> None:
         """Stop taking queries; the model thread answers those already queued, then exits."""
         if not self._closing.is_set():
@@ -107,12 +118,18 @@ class QueryBatcher:
         self._thread.join(timeout)
 
     def _submit(self, tower: str, payload: object, still_wanted: Callable[[], bool]) -> np.ndarray:
+        return self._wait(self._enqueue(tower, payload, still_wanted))
+
+    def _enqueue(self, tower: str, payload: object, still_wanted: Callable[[], bool]) -> _Query:
         if self._closing.is_set():
             raise Overloaded("The server is shutting down; try again in a moment.")
         query = _Query(tower, payload, time.monotonic() + self.config.queue_timeout, still_wanted)
         self._queue.put(query)
+        return query
+
+    def _wait(self, query: _Query) -> np.ndarray:
         try:
-            return query.future.result(timeout=self.config.queue_timeout)
+            return query.future.result(timeout=max(0.0, query.deadline - time.monotonic()))
         except FutureTimeout:
             query.future.cancel()  # the model thread skips it, or drops the vector if it is running
             raise Overloaded(f"The model is busy: the query waited more than {self.config.queue_timeout:g} s.") \

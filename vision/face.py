@@ -106,7 +106,21 @@ class FaceLandmarker:
             self._local.graphs = graphs
         return graphs
 
+    def face_boxes(self, image: Image.Image | np.ndarray, small_faces: bool = True) -> list[Box]:
+        """The boxes of the faces in an RGB image, without their meshes (cheaper); may be empty.
+
+        ``small_faces=False`` skips the tiles that find faces a few percent of the photo wide (3-5x faster).
+        """
+        pixels = image if isinstance(image, np.ndarray) else np.asarray(image.convert("RGB"))
+        return self._detected_boxes(pixels, small_faces)
+
     def _boxes(self, pixels: np.ndarray) -> list[Box]:
+        kept = self._detected_boxes(pixels)
+        if not kept:  # a face filling the frame can escape both detectors; let the mesh look itself
+            kept.append(Box(0, 0, pixels.shape[1], pixels.shape[0]))
+        return kept
+
+    def _detected_boxes(self, pixels: np.ndarray, small_faces: bool = True) -> list[Box]:
         """Face boxes from both detectors on the whole photo, then on tiles when no big face showed.
 
         The detectors see a 128/192 px version of their input, so in a group photo a face 5% wide
@@ -115,7 +129,8 @@ class FaceLandmarker:
         """
         height, width = pixels.shape[:2]
         found = self._detect(pixels, (0, 0), detectors=self._graphs()[:2])
-        if not any(min(box.width, box.height) >= BIG_FACE * min(height, width) for _, box in found):
+        big_face = any(min(box.width, box.height) >= BIG_FACE * min(height, width) for _, box in found)
+        if small_faces and not big_face:
             tile = max(TILE_MIN, min(height, width) // 2)
             stride = int(tile * 0.75)
             if max(height, width) > tile:
@@ -128,8 +143,6 @@ class FaceLandmarker:
         for _, box in found:
             if all(box.iou(other) < 0.3 and not other.contains_centre(box) for other in kept):
                 kept.append(box)
-        if not kept:  # a face filling the frame can escape both detectors; let the mesh look itself
-            kept.append(Box(0, 0, width, height))
         return kept
 
     @staticmethod

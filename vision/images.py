@@ -91,6 +91,19 @@ def load_image(data: bytes, limits: ImageLimits = ImageLimits(), *, max_side: in
     return rgb
 
 
+def upright_size(data: bytes, decoded: Image.Image, limits: ImageLimits = ImageLimits()) -> tuple[int, int]:
+    """(width, height) that ``load_image`` gives ``data`` at full size, when ``decoded`` came from a reduced
+    decode: for mapping boxes back to the shopper's pixels.  :raise ImageError:
+
+    The header's size, turned a quarter when the decoded (EXIF-rotated) picture has the other shape: no
+    second reading of the EXIF block, so the two can never disagree.
+    """
+    width, height = _open_checked(data, limits).size
+    straight = abs(width / decoded.width - height / decoded.height)
+    turned = abs(height / decoded.width - width / decoded.height)
+    return (width, height) if straight <= turned else (height, width)
+
+
 def _open_checked(data: bytes, limits: ImageLimits) -> Image.Image:
     """Read only the header: format and size are checked before any pixel is decoded."""
     _register_heif()
