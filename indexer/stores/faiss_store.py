@@ -29,7 +29,7 @@ ANN_FACTORY = "HNSW32,Flat"
 ANN_EF_CONSTRUCTION = 100       # 40 (FAISS's default) lost 6 points of recall@10 in bench/search.py
 ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (docs/BENCHMARKS.md)
 SUBSET_EXACT_LIMIT = 50_000     # a filtered subset this small is scanned exactly (a few ms)...
-IVF_SUBSET_EXACT_LIMIT = 5_000  # ...but an IVF index answers one over 5,000 rows faster through its lists
+IVF_SUBSET_EXACT_LIMIT = 15_000  # ...but an IVF index: beyond ~10 ms of scanning its lists are faster, if not exact
 FILTER_PROBE_FACTOR = 2         # a filter keeping a share s of the rows probes 2 x nprobe / s lists (capped)
 TRAIN_PER_CENTROID = 40         # FAISS's k-means warns below 39 points per IVF centroid
 TRAIN_SAMPLE_MIN = 100_000      # the PQ codebooks (256 centroids per sub-space) want at least this many
