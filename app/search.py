@@ -49,6 +49,11 @@ def search_by_image(query: SearchOptions, form: PhotoSearchForm):
     is fetched only from public addresses (400 image_url_refused), must answer within SHOPLENS_LINK_TIMEOUT
     (422 image_url_unreachable) with a picture or a page naming one (422 image_url_not_an_image), and has
     its own rate limit (SHOPLENS_LINK_RATE_LIMIT) on top of the search budget.
+
+    ``detect=true`` (shop the look) also finds the items in the photo: ``items`` lists each one's box in the
+    upright photo's pixels, its score and its own k results under the same filters. It is an option of this
+    operation rather than one of its own because the whole photo is embedded either way (in the same batch
+    as the items) and a client asking for items also shows the photo's results.
     """
     options = merged_search_options(query, form)
     upload = form.image if form is not None else None

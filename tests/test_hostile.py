@@ -183,6 +183,13 @@ CASES = [
     ("rollback_deep_json", "post", "/api/v1/admin/rollback", {"data": "[" * 100_000, "content_type":
      "application/json", "headers": {"Authorization": "Bearer s3cret-token"}}, 400, "invalid_parameter"),
 ]
+# Shop the look decodes the photo its own way (reduced, with boxes mapped back): the same photos again.
+CASES += [(f"look_{name}", "post", "/api/v1/search?detect=true", {"data": upload(name)}, status, code)
+          for name, status, code in [("zero_byte", 400, "empty_image"), ("truncated_jpeg", 400, "invalid_image"),
+                                     ("svg", 415, "unsupported_media_type"), ("png_bomb_30000", 413, "image_too_large"),
+                                     ("one_pixel", 422, "image_too_small"), ("jpeg_zip_polyglot", 200, None),
+                                     ("sixteen_bit", 200, None), ("cmyk", 200, None), ("palette", 200, None),
+                                     ("animated_gif", 200, None)]]
 
 
 @pytest.fixture(scope="module")
