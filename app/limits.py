@@ -55,5 +55,5 @@ def install_cors(app: Flask, settings: Settings) -> None:
     origins = [origin.strip() for origin in settings.cors_origins.split(",") if origin.strip()]
     if origins:
         CORS(app, resources={r"/api/*": {"origins": origins}}, methods=["GET", "POST", "OPTIONS"],
-             allow_headers=["Authorization", "Content-Type"], expose_headers=["X-Faces", "Retry-After"],
+             allow_headers=["Authorization", "Content-Type"], expose_headers=["X-Faces", "X-Face-Boxes", "Retry-After"],
              max_age=600)

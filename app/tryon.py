@@ -37,7 +37,9 @@ JPEG_QUALITY = 90
 def try_on(query: TryOnQuery, form: TryOnForm):
     """Makeup on the shopper's own photo
 
-    Multipart ``image`` and ``looks``; the result is a JPEG with an ``X-Faces`` header (faces made up).
+    Multipart ``image`` and ``looks``; the result is a JPEG with an ``X-Faces`` header (faces made up) and
+    ``X-Face-Boxes`` (``x,y,w,h`` of each, in pixels of the returned picture, ``;``-separated, largest first), so
+    a client can open the view on the face rather than on a full-length photo where it is a few pixels wide.
     A face must be visible (422 no_face); a product look must name a catalog product with a shade
     (404 unknown_product, 400 invalid_parameter); at most SHOPLENS_MAX_LOOKS looks. ``faces`` may come in
     the form or the query string.
@@ -60,6 +62,7 @@ def try_on(query: TryOnQuery, form: TryOnForm):
         Image.fromarray(pixels).save(buffer, "JPEG", quality=JPEG_QUALITY)
     response = Response(buffer.getvalue(), mimetype="image/jpeg", headers=NO_STORE)
     response.headers["X-Faces"] = str(len(faces))
+    response.headers["X-Face-Boxes"] = ";".join(",".join(map(str, face.box.as_list())) for face in faces)
     return response
 
 

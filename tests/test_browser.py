@@ -140,6 +140,9 @@ def test_try_on_a_lipstick_with_before_after(makeup_server, tmp_path):
         expect(page.locator("#applied-list a.buy")).to_have_attribute(
             "href", "https://shop.example/products/lip-classic-red")
 
+        expect(page.locator("#compare-stage.framed")).to_have_count(1)  # the face is small in this photo
+        page.click("#frame-toggle")  # whole photo: the slider's value is the split's place in the picture
+        expect(page.locator("#compare-stage.framed")).to_have_count(0)
         page.locator("#compare-slider").fill("20")
         expect(after).to_have_css("clip-path", "inset(0px 0px 0px 20%)")
         page.locator("#compare-slider").fill("80")
@@ -153,6 +156,45 @@ def test_try_on_a_lipstick_with_before_after(makeup_server, tmp_path):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "tryon-390x844.png"))
         assert not errors, errors
+
+
+def test_try_on_opens_on_the_face_of_a_full_length_photo(makeup_server, tmp_path, landmarker):
+    from PIL import Image
+
+    from tests.conftest import grace_hopper
+
+    portrait = Image.new("RGB", (900, 1600), (70, 90, 110))  # a standing figure: the face is small
+    portrait.paste(grace_hopper().resize((170, 200)), (380, 160))
+    photo = tmp_path / "full-length.jpg"
+    portrait.save(photo, quality=92)
+    face = landmarker.detect(portrait)[0].box
+    with phone_page() as page:
+        page.goto(makeup_server + "/")
+        page.click("#tab-tryon")
+        page.set_input_files("#selfie-file", str(photo))
+        page.locator('.swatch[data-product-id="lip-classic-red"]').click()
+        expect(page.locator("#compare-stage.framed")).to_have_count(1)
+        stage = page.locator("#compare-stage").bounding_box()
+        before = page.locator("#before-img").bounding_box()
+        scale = before["width"] / portrait.width
+        assert before["width"] > 2.5 * stage["width"]  # zoomed in
+        centre_x = before["x"] + (face.x + face.width / 2) * scale
+        centre_y = before["y"] + (face.y + face.height / 2) * scale
+        assert stage["x"] < centre_x < stage["x"] + stage["width"]
+        assert stage["y"] < centre_y < stage["y"] + stage["height"]
+        assert face.width * scale > 0.25 * stage["width"]  # the face fills a good part of the view
+        page.locator("#compare-slider").fill("50")
+        clip = float(page.locator("#after-img").evaluate("img => img.style.clipPath").split()[-1].rstrip("%)"))
+        split_x = before["x"] + clip / 100 * before["width"]
+        assert split_x == pytest.approx(stage["x"] + stage["width"] / 2, abs=2)  # the split is mid-view
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(ARTIFACTS / "tryon-full-length-390x844.png"))
+        page.click("#frame-toggle")
+        expect(page.locator("#compare-stage.framed")).to_have_count(0)
+        whole = page.locator("#before-img").bounding_box()
+        assert whole["width"] == pytest.approx(page.locator("#compare-stage").bounding_box()["width"], abs=1)
+        expect(page.locator("#frame-toggle")).to_have_text("Zoom to the face")
 
 
 def test_your_shade_and_find_this_lipstick(makeup_server, tmp_path, landmarker):

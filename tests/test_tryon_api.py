@@ -59,6 +59,18 @@ def test_every_face_or_only_the_largest(client):
     assert largest.headers["X-Faces"] == "1"
 
 
+def test_face_boxes_header_frames_each_face_largest_first(client):
+    canvas = group_photo()
+    every = tryon(client, encode(canvas, "JPEG", quality=92), [{"type": "lipstick", "color": "#C41E3A"}])
+    boxes = [tuple(map(int, box.split(","))) for box in every.headers["X-Face-Boxes"].split(";")]
+    assert len(boxes) == 3
+    assert [w * h for _, _, w, h in boxes] == sorted((w * h for _, _, w, h in boxes), reverse=True)
+    portraits = [(50, 100, 300), (600, 300, 300), (1200, 500, 200)]  # where group_photo pasted them
+    holding = [[left <= x + w / 2 <= left + side and top <= y + h / 2 <= top + side for left, top, side in portraits]
+               for x, y, w, h in boxes]
+    assert sorted(row.index(True) for row in holding) == [0, 1, 2]  # one box in each portrait
+
+
 @pytest.mark.parametrize("looks, status, code", [
     ([{"product_id": "nope"}], 404, "unknown_product"),
     ([{"product_id": "found-ebony", "intensity": 2}], 400, "invalid_parameter"),
