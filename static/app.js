@@ -3,6 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const i18n = window.shoplensI18n;
 
 const state = { file: null, crop: null, naturalSize: null, look: null };
 
@@ -12,14 +13,6 @@ function setStatus(text, kind = "") {
   status.className = "status" + (kind ? " " + kind : "");
 }
 
-function formatPrice(price, currency) {
-  if (price === null || price === undefined) return "";
-  try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency: currency || "USD" }).format(price);
-  } catch (_) {
-    return `${price.toFixed(2)} ${currency || ""}`.trim();
-  }
-}
 
 function filterParams() {
   const params = new URLSearchParams();
@@ -37,11 +30,11 @@ async function callApi(url, options) {
   try {
     response = await fetch(url, options);
   } catch (_) {
-    throw new Error("Network problem — check your connection and try again.");
+    throw new Error(i18n.t("network.problem"));
   }
   const body = await response.json().catch(() => null);
   if (!response.ok) {
-    const message = body && body.error ? body.error.message : `Request failed (${response.status}).`;
+    const message = body && body.error ? i18n.errorMessage(body.error) : i18n.t("network.failed", { status: response.status });
     throw new Error(message);
   }
   return body;
@@ -68,16 +61,16 @@ function productCard(product, { note = "", extraActions = [] } = {}) {
   image.loading = "lazy";
   const body = element("div", "body");
   body.append(element("p", "title", product.title),
-              element("span", "price", formatPrice(product.price, product.currency)),
+              element("span", "price", i18n.price(product.price, product.currency)),
               element("span", "meta", [product.brand, product.in_stock ? "" : "out of stock"].filter(Boolean).join(" · ")));
   if (note) body.append(element("span", "meta why", note));
   const actions = element("div", "actions");
-  const more = element("button", "button more-like-this", "More like this");
+  const more = element("button", "button more-like-this", i18n.t("card.more_like_this"));
   more.type = "button";
   more.addEventListener("click", () => moreLikeThis(product));
   actions.append(more);
   if (product.url) {
-    const buy = element("a", "button primary", "View");
+    const buy = element("a", "button primary", i18n.t("card.view"));
     buy.href = product.url;
     buy.rel = "noopener";
     buy.addEventListener("click", () => announce(product, "viewed"));
@@ -97,7 +90,7 @@ async function runSearch(event) {
   if (event) event.preventDefault();
   const text = $("query").value.trim();
   if (!state.file && !text) {
-    setStatus("Take or choose a photo, or type what you are looking for.", "error");
+    setStatus(i18n.t("status.need_query"), "error");
     return;
   }
   const params = filterParams();
@@ -106,7 +99,7 @@ async function runSearch(event) {
     const form = new FormData();
     form.append("image_url", text);
     request = callApi(`/api/v1/search?${params}`, { method: "POST", body: form });
-    await show(request, "Fetching the picture behind that link…");
+    await show(request, i18n.t("status.fetching_link"));
     return;
   }
   if (state.file) {
@@ -120,14 +113,14 @@ async function runSearch(event) {
     params.set("q", text);
     request = callApi(`/api/v1/search?${params}`);
   }
-  await show(request, state.file ? "Looking for similar products…" : "Searching…");
+  await show(request, i18n.t(state.file ? "status.searching_photo" : "status.searching"));
 }
 
 async function moreLikeThis(product) {
   announce(product, "explored");
   const params = filterParams();
   await show(callApi(`/api/v1/products/${encodeURIComponent(product.id)}/similar?${params}`),
-             `Finding products like “${product.title}”…`);
+             i18n.t("status.finding_like", { title: product.title }));
   window.scrollTo({ top: 0, behavior: "smooth" });
 }
 
@@ -168,13 +161,13 @@ function showLook(body) {
     dot.type = "button";
     dot.dataset.item = String(index);
     dot.setAttribute("aria-pressed", "false");
-    dot.setAttribute("aria-label", `Item ${index + 1}${top ? `: like ${top.title}` : ""}`);
+    dot.setAttribute("aria-label", i18n.t(top ? "look.dot_like" : "look.dot", { number: index + 1, title: top && top.title }));
     Object.assign(dot.style, { left: `${((x + w / 2) / width) * 100}%`, top: `${((y + h / 2) / height) * 100}%` });
     dot.addEventListener("click", () => showItem(index));
     return dot;
   }));
   const count = body.items.length;
-  dots.setAttribute("aria-label", `${count} item${count > 1 ? "s" : ""} found in your photo: pick one to see it`);
+  dots.setAttribute("aria-label", i18n.t("look.found", { count }));
 }
 
 function showItem(index) {
@@ -192,7 +185,7 @@ function showItem(index) {
   box.hidden = false;
   $("whole-photo").hidden = false;
   renderResults(item.results);
-  setStatus(`Item ${index + 1} of ${look.items.length}: ${resultsStatus(item.results)}`);
+  setStatus(i18n.t("look.item_status", { number: index + 1, count: look.items.length, results: resultsStatus(item.results) }));
 }
 
 function showWholePhoto() {
@@ -218,7 +211,7 @@ function pickPhoto(input) {
 // A picture from anywhere: the file pickers, a paste (Ctrl/Cmd+V), a drop, or a share from another app.
 function usePhoto(file, { search = true } = {}) {
   if (!file || !file.type.startsWith("image/")) {
-    setStatus("That is not a picture — paste or drop an image.", "error");
+    setStatus(i18n.t("status.not_a_picture"), "error");
     return;
   }
   state.file = file;
@@ -237,7 +230,7 @@ function usePhoto(file, { search = true } = {}) {
 }
 
 function resultsStatus(results) {
-  return results.length ? `${results.length} results` : "No products match — try fewer filters.";
+  return results.length ? i18n.t("status.results", { count: results.length }) : i18n.t("status.no_results");
 }
 
 // A photo or link shared to the installed app: the server ran the search and wrote it into the page.

@@ -53,9 +53,11 @@
   }
 
   function because(history) {
-    const titles = history.slice(0, 3).map((entry) => `“${entry.title}”`);
-    const more = history.length > 3 ? ` and ${history.length - 3} more` : "";
-    return `Because you looked at ${titles.join(", ")}${more}`;
+    const i18n = window.shoplensI18n;
+    const titles = history.slice(0, 3).map((entry) => i18n.t("quote", { text: entry.title }))
+      .join(i18n.t("list.separator"));
+    const count = history.length - 3;
+    return i18n.t("foryou.because", { titles: count > 0 ? i18n.t("foryou.because_more", { titles, count }) : titles });
   }
 
   let pending = null;
@@ -92,12 +94,13 @@
     const known = read(HISTORY_KEY);
     const titles = new Map(known.map((entry) => [entry.id, entry.title]));
     $("for-you-because").textContent = known.length ? because(known) : "";
-    $("for-you-status").textContent = body.results.length ? "" : "Nothing to suggest yet.";
+    $("for-you-status").textContent = body.results.length ? "" : window.shoplensI18n.t("foryou.empty");
     $("for-you-row").replaceChildren(...body.results.map((product) => {
-      const hide = window.shoplens.element("button", "button not-for-me", "Not for me");
+      const hide = window.shoplens.element("button", "button not-for-me", window.shoplensI18n.t("foryou.not_for_me"));
       hide.type = "button";
       hide.addEventListener("click", () => notForMe(product));
-      const note = titles.has(product.because) ? `Like “${titles.get(product.because)}”` : "";
+      const note = titles.has(product.because) ? window.shoplensI18n.t("foryou.like", {
+        title: window.shoplensI18n.t("quote", { text: titles.get(product.because) }) }) : "";
       return window.shoplens.productCard(product, { note, extraActions: [hide] });
     }));
     section.hidden = !known.length;

@@ -3,8 +3,9 @@
 "use strict";
 
 const CACHE = "shoplens-shell-__SHELL_VERSION__";
-const SHELL = ["/", "/static/style.css", "/static/app.js", "/static/foryou.js", "/static/webapp.js",
-               "/static/tryon.js", "/static/favicon.svg", "/manifest.webmanifest", "/icons/icon-192.png"];
+const SHELL = ["/", "/static/style.css", "/i18n/messages.js", "/static/i18n.js", "/static/app.js",
+               "/static/foryou.js", "/static/webapp.js", "/static/tryon.js", "/static/favicon.svg",
+               "/manifest.webmanifest", "/icons/icon-192.png"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -4,8 +4,8 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
-  const GROUP_TITLES = { lipstick: "Lipstick", lip_liner: "Lip liner", eyeshadow: "Eyeshadow", eyeliner: "Eyeliner",
-                         blush: "Blush", foundation: "Foundation", concealer: "Concealer", brow: "Brows" };
+  const i18n = window.shoplensI18n;
+  const GROUPS = ["lipstick", "lip_liner", "eyeshadow", "eyeliner", "blush", "foundation", "concealer", "brow"];
   const state = { selfie: null, products: new Map(), chosen: new Map(), pending: null, renderId: 0,
                   faces: [], frame: null, wholePhoto: false };
 
@@ -15,9 +15,7 @@
   }
 
   function price(product) {
-    if (product.price === null) return "";
-    try { return new Intl.NumberFormat(undefined, { style: "currency", currency: product.currency || "USD" }).format(product.price); }
-    catch (_) { return String(product.price); }
+    return i18n.price(product.price, product.currency);
   }
 
   async function loadSwatches() {
@@ -25,19 +23,19 @@
     try {
       const response = await fetch("/api/v1/tryon/products");
       body = await response.json();
-      if (!response.ok) throw new Error(body.error ? body.error.message : "Could not load the shades.");
+      if (!response.ok) throw new Error(body.error ? i18n.errorMessage(body.error) : i18n.t("tryon.shades_failed"));
     } catch (error) {
-      status(error.message || "Could not load the shades.", "error");
+      status(error.message || i18n.t("tryon.shades_failed"), "error");
       return;
     }
     const container = $("swatches");
     container.replaceChildren();
-    const types = [...Object.keys(GROUP_TITLES).filter((t) => t in body.groups),
-                   ...Object.keys(body.groups).filter((t) => !(t in GROUP_TITLES))];
+    const types = [...GROUPS.filter((type) => type in body.groups),
+                   ...Object.keys(body.groups).filter((type) => !GROUPS.includes(type))];
     for (const type of types) {
       const items = body.groups[type];
       const title = document.createElement("h2");
-      title.textContent = GROUP_TITLES[type] || type;
+      title.textContent = GROUPS.includes(type) ? i18n.t(`group.${type}`) : type;
       const row = document.createElement("div");
       row.className = "swatch-row";
       for (const product of items) row.append(swatch(product));
@@ -60,7 +58,7 @@
     name.textContent = product.title.split("—").pop().trim();
     const meta = document.createElement("span");
     meta.className = "meta";
-    meta.textContent = [product.finish, price(product)].filter(Boolean).join(" · ");
+    meta.textContent = [product.finish && i18n.t(`finish.${product.finish}`), price(product)].filter(Boolean).join(" · ");
     button.append(chip, name, meta);
     if (note) {
       const distance = document.createElement("span");
@@ -73,8 +71,8 @@
   }
 
   function closeness(deltaE, first) {
-    const label = deltaE < 2 ? "near-identical" : deltaE < 5 ? "close" : "nearest we have";
-    return `${first ? "closest match · " : ""}${label} (ΔE ${deltaE.toFixed(1)})`;
+    const label = i18n.t(deltaE < 2 ? "tryon.near_identical" : deltaE < 5 ? "tryon.close" : "tryon.nearest");
+    return i18n.t(first ? "tryon.closeness_first" : "tryon.closeness", { label, delta: i18n.number(deltaE, 1) });
   }
 
   async function postPhoto(url, file) {
@@ -82,7 +80,9 @@
     form.append("image", file);
     const response = await fetch(url, { method: "POST", body: form });
     const body = await response.json().catch(() => null);
-    if (!response.ok) throw new Error(body && body.error ? body.error.message : `Request failed (${response.status}).`);
+    if (!response.ok) {
+      throw new Error(body && body.error ? i18n.errorMessage(body.error) : i18n.t("network.failed", { status: response.status }));
+    }
     return body;
   }
 
@@ -93,8 +93,10 @@
       const face = body.faces[0];
       const skin = face.skin;
       $("skin-chip").style.background = skin.hex;
-      $("skin-facts").textContent =
-        `Monk scale ${skin.monk} · ${skin.undertone} undertone · ITA ${Math.round(skin.ita)}° (${skin.ita_category.replace("_", " ")})`;
+      $("skin-facts").textContent = i18n.t("tryon.skin_facts", {
+        monk: skin.monk, undertone: i18n.t(`undertone.${skin.undertone}`), ita: Math.round(skin.ita),
+        category: i18n.t(`ita.${skin.ita_category}`),
+      });
       $("skin-caution").hidden = skin.confidence >= 0.5;
       const row = $("foundation-matches");
       row.replaceChildren(...face.recommendations.map((p, i) => swatch(p, closeness(p.delta_e, i === 0))));
@@ -109,7 +111,7 @@
     input.value = "";
     if (!file) return;
     $("lip-result").hidden = true;
-    $("lip-status").textContent = "Reading the lip colour…";
+    $("lip-status").textContent = i18n.t("tryon.reading_lip");
     $("lip-status").className = "status loading";
     try {
       const body = await postPhoto("/api/v1/shades/match?k=3", file);
@@ -117,7 +119,7 @@
       $("lip-hex").textContent = body.lip_color;
       $("lip-matches").replaceChildren(...body.matches.map((p, i) => swatch(p, closeness(p.delta_e, i === 0))));
       $("lip-result").hidden = false;
-      $("lip-status").textContent = "Tap a shade to try it on.";
+      $("lip-status").textContent = i18n.t("tryon.tap_shade");
       $("lip-status").className = "status";
     } catch (error) {
       $("lip-status").textContent = error.message;
@@ -157,7 +159,7 @@
         buy.className = "button primary buy";
         buy.href = product.url;
         buy.rel = "noopener";
-        buy.textContent = "Buy";
+        buy.textContent = i18n.t("card.buy");
         item.append(buy);
       }
       list.append(item);
@@ -172,12 +174,12 @@
 
   async function render() {
     if (!state.selfie) {
-      if (state.chosen.size) status("Take or choose a selfie to see the shades on your face.");
+      if (state.chosen.size) status(i18n.t("tryon.need_selfie"));
       return;
     }
     if (state.chosen.size === 0) {
       $("after-img").src = $("before-img").src;
-      status("Tap a shade to try it on.");
+      status(i18n.t("tryon.tap_shade"));
       return;
     }
     const intensity = Number($("intensity").value) / 100;
@@ -186,12 +188,12 @@
     form.append("image", state.selfie);
     form.append("looks", JSON.stringify(looks));
     const renderId = ++state.renderId;
-    status("Applying…", "loading");
+    status(i18n.t("tryon.applying"), "loading");
     try {
       const response = await fetch("/api/v1/tryon", { method: "POST", body: form });
       if (!response.ok) {
         const body = await response.json().catch(() => null);
-        throw new Error(body && body.error ? body.error.message : `Try-on failed (${response.status}).`);
+        throw new Error(body && body.error ? i18n.errorMessage(body.error) : i18n.t("tryon.failed", { status: response.status }));
       }
       const blob = await response.blob();
       if (renderId !== state.renderId) return;  // a newer render is on its way
@@ -201,9 +203,9 @@
       if (after.dataset.url) URL.revokeObjectURL(after.dataset.url);
       after.dataset.url = URL.createObjectURL(blob);
       after.src = after.dataset.url;
-      status("Drag the slider to compare before and after.");
+      status(i18n.t("tryon.compare"));
     } catch (error) {
-      if (renderId === state.renderId) status(error.message || "Network problem — try again.", "error");
+      if (renderId === state.renderId) status(error.message || i18n.t("tryon.network"), "error");
     }
   }
 
@@ -267,7 +269,7 @@
         left: `${(-100 * frame.x) / frame.w}%`, top: `${(-100 * frame.y) / frame.h}%`,
       } : { width: "", height: "", left: "", top: "" });
     }
-    $("frame-toggle").textContent = state.wholePhoto ? "Zoom to the face" : "Whole photo";
+    $("frame-toggle").textContent = i18n.t(state.wholePhoto ? "tryon.zoom_face" : "tryon.whole_photo");
     setCompare($("compare-slider").value);
   }
 

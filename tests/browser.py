@@ -69,15 +69,15 @@ def running_server(*args: str, env: dict[str, str] | None = None, ready_timeout:
 
 
 @contextlib.contextmanager
-def phone_page(width: int = 390, height: int = 844):
-    """A Playwright page in Debian's chromium, sized like a phone."""
+def phone_page(width: int = 390, height: int = 844, locale: str = "en-US"):
+    """A Playwright page in Debian's chromium, sized like a phone, its browser set to ``locale``."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1,
-                                          has_touch=True)
+                                          has_touch=True, locale=locale)
             yield context.new_page()
         finally:
             browser.close()

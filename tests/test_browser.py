@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -302,3 +304,32 @@ def test_shop_the_look_dots_show_each_items_results(look_server, tmp_path):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "shop-the-look-390x844.png"))
         assert not errors, errors
+
+
+def test_the_page_speaks_french_to_a_french_browser(makeup_server):
+    with phone_page(locale="fr-FR") as page:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(makeup_server + "/")
+        assert page.evaluate("document.documentElement.lang") == "fr"
+        expect(page.locator("#tab-search")).to_have_text("Rechercher")
+        expect(page.locator("#query")).to_have_attribute("placeholder", "Décrivez-le, ou collez un lien ou une image")
+        page.fill("#query", "rouge à lèvres")
+        page.click("#search-button")
+        expect(page.locator("#status")).to_have_text(re.compile(r"^\d+ résultats$"))
+        price = page.locator("#results li.card .price").first.text_content()
+        assert re.fullmatch(r"\d+,\d\d\s€", price), price  # "24,00 €": French digits, the euro after
+        expect(page.locator("#results li.card").first.locator("button.more-like-this")).to_have_text(
+            "Produits similaires")
+        page.click("#tab-tryon")
+        expect(page.locator(".notice")).to_contain_text("jamais conservé")
+        expect(page.locator("#swatches h2").first).to_have_text("Rouge à lèvres")
+        assert not errors, errors
+    with phone_page(locale="fr-FR") as page:  # ?lang= wins over the browser
+        page.goto(makeup_server + "/?lang=en")
+        expect(page.locator("#tab-search")).to_have_text("Search")
+    with phone_page() as page:
+        page.goto(makeup_server + "/?lang=fr")
+        expect(page.locator("#tab-tryon")).to_have_text("Essayer")
+        page.goto(makeup_server + "/")
+        expect(page.locator("#tab-tryon")).to_have_text("Try on")
