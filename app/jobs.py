@@ -71,7 +71,11 @@ class JobBoard:
         if state is None:
             return None
         job = JobState(**state)
-        if time.time() - self.current_path.stat().st_mtime > 600 and not self._is_locked():
+        try:
+            age = time.time() - self.current_path.stat().st_mtime
+        except FileNotFoundError:  # the job finished between the read and here
+            return None
+        if age > 600 and not self._is_locked():
             return None  # a worker died mid-job long ago; the lock shows nothing runs now
         return job
 

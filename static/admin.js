@@ -4,6 +4,7 @@
 
 (() => {
   const $ = (id) => document.getElementById(id);
+  const i18n = window.shoplensI18n;
   let timer = null;
   let shownVersion = null;
 
@@ -13,12 +14,13 @@
     const response = await fetch(path, { ...options, headers: { ...(options.headers || {}), Authorization: `Bearer ${token()}` } });
     if (response.status === 401 || response.status === 403) {
       const body = await response.json().catch(() => null);
-      signOut(body && body.error ? body.error.message : "Please sign in.");
+      signOut(body && body.error ? i18n.errorMessage(body.error) : i18n.t("console.please_sign_in"));
       throw new Error("unauthorized");
     }
     if (!response.ok) {
       const body = await response.json().catch(() => null);
-      throw new Error(body && body.error ? body.error.message : `Request failed (${response.status}).`);
+      throw new Error(body && body.error ? i18n.errorMessage(body.error)
+                                        : i18n.t("network.failed", { status: response.status }));
     }
     return response;
   }
@@ -33,15 +35,15 @@
   function when(value) {
     if (!value) return "";
     const date = typeof value === "number" ? new Date(value * 1000) : new Date(value);
-    return date.toLocaleString();
+    return date.toLocaleString(i18n.language);
   }
 
   function renderLive(live, model) {
-    const facts = [["Version", live.version], ["Products", live.count], ["Model", model],
-                   ["Index type", live.index_type], ["Built", when(live.created)],
-                   ["Skipped rows", Object.values(live.skipped || {}).reduce((a, b) => a + b, 0)]];
+    const facts = [["console.version", live.version], ["console.products", live.count], ["console.model", model],
+                   ["console.index_type", live.index_type], ["console.built", when(live.created)],
+                   ["console.skipped_rows", Object.values(live.skipped || {}).reduce((a, b) => a + b, 0)]];
     $("live").replaceChildren(...facts.flatMap(([k, v]) => {
-      const dt = document.createElement("dt"); dt.textContent = k;
+      const dt = document.createElement("dt"); dt.textContent = i18n.t(k);
       const dd = document.createElement("dd"); dd.textContent = String(v);
       return [dt, dd];
     }));
@@ -52,18 +54,18 @@
       const row = document.createElement("tr");
       row.className = version.live ? "live" : "";
       row.dataset.version = version.version;
-      cell(row, version.version + (version.live ? " (live)" : ""));
+      cell(row, version.live ? i18n.t("console.live_mark", { version: version.version }) : version.version);
       cell(row, String(version.count));
       cell(row, version.index_type);
       cell(row, when(version.created));
       const actions = cell(row, "");
       const view = document.createElement("button");
-      view.type = "button"; view.className = "link"; view.textContent = "Skipped rows";
+      view.type = "button"; view.className = "link"; view.textContent = i18n.t("console.skipped_rows");
       view.addEventListener("click", () => showSkipped(version.version));
       actions.append(view);
       if (!version.live) {
         const rollback = document.createElement("button");
-        rollback.type = "button"; rollback.className = "button rollback"; rollback.textContent = "Roll back";
+        rollback.type = "button"; rollback.className = "button rollback"; rollback.textContent = i18n.t("console.roll_back");
         rollback.addEventListener("click", () => rollBack(version.version));
         actions.append(" ", rollback);
       }
@@ -79,9 +81,10 @@
     if (running) {
       $("job-progress").max = Math.max(job.total, 1);
       $("job-progress").value = job.done;
-      const eta = job.eta_seconds === null ? "estimating…" : `${Math.ceil(job.eta_seconds)} s left`;
-      $("job-facts").textContent =
-        `${job.done} / ${job.total} images · ${job.images_per_second.toFixed(1)} images/s · ${eta} · ${job.errors} errors so far`;
+      const eta = job.eta_seconds === null ? i18n.t("console.estimating")
+        : i18n.t("console.seconds_left", { seconds: Math.ceil(job.eta_seconds) });
+      $("job-facts").textContent = i18n.t("console.progress", {
+        done: job.done, total: job.total, rate: i18n.number(job.images_per_second, 1), eta, errors: job.errors });
     }
     $("history").replaceChildren(...history.map((item) => {
       const row = document.createElement("tr");
@@ -89,7 +92,7 @@
       const outcome = cell(row, "");
       const badge = document.createElement("span");
       badge.className = `badge ${item.state}`;
-      badge.textContent = item.state;
+      badge.textContent = i18n.t(`console.state.${item.state}`);
       outcome.append(badge);
       cell(row, [item.message, item.version].filter(Boolean).join(" · "));
       return row;
@@ -148,12 +151,12 @@
     refresh();
   }
 
-  const reindex = () => act("/api/v1/admin/reindex", { method: "POST" }, "Re-index started.");
-  const cancel = () => act("/api/v1/admin/jobs/current/cancel", { method: "POST" }, "Cancelling…");
+  const reindex = () => act("/api/v1/admin/reindex", { method: "POST" }, i18n.t("console.reindex_started"));
+  const cancel = () => act("/api/v1/admin/jobs/current/cancel", { method: "POST" }, i18n.t("console.cancelling"));
   const rollBack = (version) => {
     shownVersion = null;
     return act("/api/v1/admin/rollback", { method: "POST", headers: { "Content-Type": "application/json" },
-                                          body: JSON.stringify({ version }) }, `Version ${version} is live.`);
+                                          body: JSON.stringify({ version }) }, i18n.t("console.now_live", { version }));
   };
 
   function signIn(event) {

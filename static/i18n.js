@@ -79,7 +79,6 @@ window.shoplensI18n = (() => {
   return { language: current, languageOf, t, price, number, errorMessage, translate };
 })();
 
-// The page speaks the chosen language from the first paint of the script-run page.
+// The page's own words (its title too) in the chosen language, before any other script runs.
 document.documentElement.lang = window.shoplensI18n.language;
 if (window.shoplensI18n.language !== "en") window.shoplensI18n.translate();
-document.title = window.shoplensI18n.t("page.title");

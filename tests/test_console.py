@@ -177,3 +177,22 @@ def test_skipped_report_refuses_an_unknown_format(console):
     version = client.get("/api/v1/admin/status", headers=AUTH).get_json()["live"]["version"]
     response = client.get(f"/api/v1/admin/versions/{version}/skipped?format=xlsx", headers=AUTH)
     assert response.status_code == 400 and "format" in response.get_json()["error"]["message"]
+
+
+def test_a_job_finishing_while_its_state_is_read_is_no_job(tmp_path, monkeypatch):
+    """The status poll read current.json just before the job finished and removed it: no 500, no job."""
+    board = app.jobs.JobBoard(tmp_path)
+    board.folder.mkdir()
+    board.save(app.jobs.JobState(id="j1", state="running", catalog="c.csv", started=time.time()))
+    read = app.jobs._read
+
+    def read_then_finish(path):
+        state = read(path)
+        if path == board.current_path:  # the job ends right after this read
+            monkeypatch.setattr(app.jobs, "_read", read)
+            board.finish(app.jobs.JobState(id="j1", state="succeeded", catalog="c.csv", started=time.time()))
+        return state
+
+    monkeypatch.setattr(app.jobs, "_read", read_then_finish)
+    assert board.current() is None
+    assert board.history()[0].state == "succeeded"

@@ -60,3 +60,11 @@ def test_console_reindex_cancel_and_rollback(tmp_path, embedder):
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "console-1000x900.png"), full_page=True)
             assert not errors, errors
+        with phone_page(width=1000, height=900, locale="fr-FR") as page:  # the console speaks French too
+            page.goto(base + "/admin")
+            expect(page.locator("#sign-in button[type=submit]")).to_have_text("Ouvrir la console")
+            page.fill("#token", TOKEN)
+            page.click("#sign-in button[type=submit]")
+            expect(page.locator("#live-title")).to_have_text("Index en service")
+            expect(page.locator(f'#versions tr[data-version="{first}"]')).to_contain_text("(en service)")
+            expect(page.locator("#history .badge").first).to_have_text("annulée")
