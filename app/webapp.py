@@ -107,11 +107,40 @@ def message_catalogs():
     return response.make_conditional(request)
 
 
+@bp.get("/embed/shoplens.js")
+@api.validate(resp=ApiResponses("The storefront components (JavaScript)", media="text/javascript"), tags=["pages"],
+              operation_id="storefrontComponents")
+def storefront_components():
+    """Custom elements for a shop's own pages (<shoplens-similar>), with the message catalogs built in
+
+    Load it with ``<script src="https://SHOPLENS/embed/shoplens.js" defer>``; its requests go back to this
+    server without cookies, so the shop's origin must be in SHOPLENS_CORS_ORIGINS.
+    """
+    source, version = embed_script()
+    response = Response(source, mimetype="text/javascript")
+    response.set_etag(version)
+    response.cache_control.public = True
+    response.cache_control.max_age = 3600
+    return response.make_conditional(request)
+
+
 @lru_cache(maxsize=1)
 def messages_script() -> tuple[str, str]:
     """``window.SHOPLENS_MESSAGES = {language: {key: text}}`` from the catalogs, and its content hash."""
+    return _versioned(f"window.SHOPLENS_MESSAGES = {_catalogs_json()};\n")
+
+
+@lru_cache(maxsize=1)
+def embed_script() -> tuple[str, str]:
+    return _versioned(_static_text("embed/shoplens.js").replace("__SHOPLENS_MESSAGES__", _catalogs_json()))
+
+
+def _catalogs_json() -> str:
     catalogs = {language: json.loads(_static_text(f"messages/{language}.json")) for language in LANGUAGES}
-    source = f"window.SHOPLENS_MESSAGES = {json.dumps(catalogs, ensure_ascii=False, sort_keys=True)};\n"
+    return json.dumps(catalogs, ensure_ascii=False, sort_keys=True)
+
+
+def _versioned(source: str) -> tuple[str, str]:
     return source, hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
