@@ -99,12 +99,7 @@ def service_worker():
               operation_id="messageCatalogs")
 def message_catalogs():
     """The page's words in every language it speaks, as one script (no extra round trip per language)"""
-    source, version = messages_script()
-    response = Response(source, mimetype="text/javascript")
-    response.set_etag(version)
-    response.cache_control.public = True
-    response.cache_control.max_age = 3600
-    return response.make_conditional(request)
+    return _cached_script(*messages_script())
 
 
 @bp.get("/embed/shoplens.js")
@@ -116,7 +111,11 @@ def storefront_components():
     Load it with ``<script src="https://SHOPLENS/embed/shoplens.js" defer>``; its requests go back to this
     server without cookies, so the shop's origin must be in SHOPLENS_CORS_ORIGINS.
     """
-    source, version = embed_script()
+    return _cached_script(*embed_script())
+
+
+def _cached_script(source: str, version: str) -> Response:
+    """A generated script, cached an hour and revalidated by its content hash (304 when unchanged)."""
     response = Response(source, mimetype="text/javascript")
     response.set_etag(version)
     response.cache_control.public = True
