@@ -62,7 +62,7 @@ function productCard(product, { note = "", extraActions = [] } = {}) {
   const body = element("div", "body");
   body.append(element("p", "title", product.title),
               element("span", "price", i18n.price(product.price, product.currency)),
-              element("span", "meta", [product.brand, product.in_stock ? "" : "out of stock"].filter(Boolean).join(" · ")));
+              element("span", "meta", [product.brand, product.in_stock ? "" : i18n.t("card.out_of_stock")].filter(Boolean).join(" · ")));
   if (note) body.append(element("span", "meta why", note));
   const actions = element("div", "actions");
   const more = element("button", "button more-like-this", i18n.t("card.more_like_this"));
