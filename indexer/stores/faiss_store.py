@@ -31,7 +31,6 @@ ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (
 SUBSET_EXACT_LIMIT = 50_000     # a filtered subset this small is scanned exactly (a few ms)...
 IVF_SUBSET_EXACT_LIMIT = 15_000  # ...but an IVF index: beyond ~10 ms of scanning its lists are faster, if not exact
 FILTER_PROBE_FACTOR = 2         # a filter keeping a share s of the rows probes 2 x nprobe / s lists (capped)
-FLAT_COARSE_FROM = 256          # probing this many lists, all centroids are scored at once instead (see _search_lists)
 TRAIN_PER_CENTROID = 40         # FAISS's k-means warns below 39 points per IVF centroid
 TRAIN_SAMPLE_MIN = 100_000      # the PQ codebooks (256 centroids per sub-space) want at least this many
 RERANK_DEPTH = 100              # compressed candidates re-scored exactly per query (at least 4 x k)...
@@ -79,7 +78,6 @@ class FaissVectors:
         self.nprobe, self.rerank_depth = nprobe, rerank_depth
         self._base = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
         self._ivf = faiss.try_extract_index_ivf(self._base)
-        self._centroids: np.ndarray | None = None
         if self._ivf is not None:
             lists = faiss.downcast_InvertedLists(self._ivf.invlists)
             if isinstance(lists, faiss.OnDiskInvertedLists):
@@ -152,34 +150,13 @@ class FaissVectors:
             selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
         depth = max(self.rerank_depth, 4 * k) if self._ivf is not None and self.rerank_depth else k
         share = allowed / len(mask) if mask is not None else 1.0
-        params = self._params(selector, k, share)
-        if self._ivf is not None and params.nprobe >= FLAT_COARSE_FROM:
-            scores, rows = self._search_lists(query, depth, params)
-        else:
-            scores, rows = self._base.search(query, depth, params=params)
+        scores, rows = self._base.search(query, depth, params=self._params(selector, k, share))
         del bits  # the selector reads it until the search returns
         found = rows[0] >= 0
         found_rows = rows[0][found]
         if depth > k:  # approximate candidates: re-score them exactly, in file order for the page cache
             return self._scan(query, k, np.sort(found_rows))
         return [(int(row), float(score)) for row, score in zip(found_rows, scores[0][found])]
-
-    def _search_lists(self, query: np.ndarray, depth: int, params) -> tuple[np.ndarray, np.ndarray]:
-        """IVF search over the ``params.nprobe`` lists whose centroids score best, all centroids scored by one
-        matrix product: asking the HNSW quantizer for thousands of neighbours costs more than that."""
-        if self._centroids is None:  # built on the first such search: most servers never filter this much
-            self._centroids = self._ivf.quantizer.reconstruct_n(0, self._ivf.nlist)
-        coarse = self._centroids @ query[0]
-        nprobe = min(params.nprobe, len(coarse))
-        lists = np.argpartition(-coarse, nprobe - 1)[:nprobe] if nprobe < len(coarse) else np.arange(len(coarse))
-        assign = np.ascontiguousarray(lists, np.int64).reshape(1, -1)
-        centroid_scores = np.ascontiguousarray(coarse[lists], np.float32).reshape(1, -1)
-        scores = np.empty((1, depth), np.float32)
-        rows = np.empty((1, depth), np.int64)
-        self._ivf.search_preassigned_c(1, faiss.swig_ptr(query), depth, faiss.swig_ptr(assign),
-                                       faiss.swig_ptr(centroid_scores), faiss.swig_ptr(scores),
-                                       faiss.swig_ptr(rows), False, params)
-        return scores, rows
 
     def _read_rows(self, rows: np.ndarray) -> np.ndarray:
         """Scattered rows by pread: faulting them in through the memory map maps whole large folios
