@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -115,18 +116,11 @@ def search_results(query: SearchQuery) -> dict:
 
 
 def _look_body(query: SearchQuery, started: float) -> dict:
-    text_vector = None
-    if query.text is not None:
-        try:
-            text_vector = resources().queries.encode_text(query.text, client_waiting())
-        except (Overloaded, ClientGone) as exc:
-            raise ApiError("overloaded", str(exc), {"Retry-After": "2"}) from None
+    text_vector = query_vector(replace(query, image=None, crop=None)) if query.text is not None else None
     look = shop_the_look(query, lambda vector: mixed(vector, text_vector, query.text_weight), client_waiting())
-    body = _results_body(look.hits, started)
-    body["items"] = [{"box": item.box.as_list(), "score": round(item.score, 6),
-                      "results": [_scored(hit) for hit in item.hits]} for item in look.items]
-    body["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    return body
+    items = [{"box": item.box.as_list(), "score": round(item.score, 6), "results": [_scored(hit) for hit in item.hits]}
+             for item in look.items]
+    return dict(_results_body(look.hits, started), items=items)
 
 
 def query_vector(query: SearchQuery) -> np.ndarray:

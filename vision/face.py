@@ -43,11 +43,15 @@ class Box:
     def area(self) -> float:
         return self.width * self.height
 
-    def iou(self, other: "Box") -> float:
+    def overlap(self, other: "Box") -> float:
+        """Area of the intersection."""
         left, top = max(self.x, other.x), max(self.y, other.y)
         right = min(self.x + self.width, other.x + other.width)
         bottom = min(self.y + self.height, other.y + other.height)
-        overlap = max(0.0, right - left) * max(0.0, bottom - top)
+        return max(0.0, right - left) * max(0.0, bottom - top)
+
+    def iou(self, other: "Box") -> float:
+        overlap = self.overlap(other)
         union = self.area + other.area - overlap
         return overlap / union if union > 0 else 0.0
 

@@ -16,7 +16,6 @@ from PIL import Image
 from vision.face import Box
 from vision.item_proposals import non_max_suppression, propose_regions
 
-
 FACE_GROW = 1.3
 
 
@@ -70,6 +69,4 @@ def _grown(box: Box, factor: float) -> Box:
 
 def _covered(box: Box, face: Box) -> float:
     """Share of ``box``'s area inside ``face``."""
-    width = min(box.x + box.width, face.x + face.width) - max(box.x, face.x)
-    height = min(box.y + box.height, face.y + face.height) - max(box.y, face.y)
-    return max(0.0, width) * max(0.0, height) / box.area if box.area > 0 else 0.0
+    return box.overlap(face) / box.area if box.area > 0 else 0.0
