@@ -61,6 +61,7 @@ def synthetic_table(count: int, seed: int = 0) -> pa.Table:
         "shade_hex": pa.array([""] * count, pa.large_string()),
         "finish": empty, "faiss_id": pa.array(rng.integers(0, 2**62, count, dtype=np.int64)),
         "id_order": pa.array(np.argsort(ids, kind="stable").astype(np.int64)),
+        "price_order": pa.array(np.argsort(price, kind="stable").astype(np.int64)),
     }
     return pa.table(columns, schema=SCHEMA)
 
@@ -83,7 +84,7 @@ def write_legacy(folder: Path, count: int) -> Path:
         with open(path, "w") as handle:
             for start in range(0, count, 100_000):
                 for record in table.slice(start, 100_000).to_pylist():
-                    record.pop("id_order")
+                    record.pop("id_order"), record.pop("price_order")
                     price = record["price"]
                     record["price"] = None if price != price else price
                     record["product_type"] = record["finish"] = None

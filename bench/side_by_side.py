@@ -71,7 +71,7 @@ def build(root: Path, size: int, queries: int, legacy: bool) -> None:
           flush=True)
     del products, vectors
     if legacy:  # what versions held before the table, for the old checkout
-        table = pyarrow.ipc.open_file(str(version / TABLE_FILE)).read_all().drop_columns(["id_order"])
+        table = pyarrow.ipc.open_file(str(version / TABLE_FILE)).read_all().drop_columns(["id_order", "price_order"])
         with open(version / "products.jsonl", "w") as handle:
             for batch in table.to_batches(100_000):
                 for record in batch.to_pylist():

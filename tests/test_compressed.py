@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import faiss
 import numpy as np
@@ -13,6 +14,7 @@ from indexer.stores import faiss_store
 from indexer.stores.faiss_store import build_index, choose_factory, compressed_factory, pq_subquantizers, tune_search
 from indexer.stores.filters import SearchFilters
 from indexer.stores.index_store import IndexStore, IndexVersion
+from indexer.stores.vector_store import CorruptIndex
 from tests.test_store import DIM, brute_force, clustered_vectors, write_synthetic
 
 COUNT = 20_000
@@ -137,3 +139,63 @@ def test_lists_to_probe_are_found_accurately(compressed):
     searcher = IndexVersion(folder).vectors  # held: FAISS's sub-objects die with their index
     quantizer = faiss.downcast_index(faiss.extract_index_ivf(searcher.index).quantizer)
     assert quantizer.hnsw.efSearch == faiss_store.ANN_EF_SEARCH  # FAISS's 16 probed the wrong lists at 5M
+
+
+@pytest.mark.parametrize("share", [0.05, 0.01])
+def test_selective_filters_score_the_allowed_rows_own_codes(compressed, share, monkeypatch):
+    """The filter-codes route: exactly k allowed rows, near-exact recall, and the lists are not probed."""
+    monkeypatch.setattr(faiss_store, "IVF_SUBSET_EXACT_LIMIT", 50)
+    monkeypatch.setattr(faiss_store, "SUBSET_ROW_COST", 0)  # always cheaper than the lists
+    store, vectors, _ = compressed
+    searcher = store.live.vectors
+    monkeypatch.setattr(searcher, "_ann", lambda *args: pytest.fail("the lists were probed"))
+    rng = np.random.default_rng(97)
+    allowed = np.zeros(COUNT, bool)
+    allowed[rng.permutation(COUNT)[:int(share * COUNT)]] = True
+    monkeypatch.setattr(searcher.columns, "mask", lambda filters, exclude_row=None: allowed.copy())
+    queries = vectors[rng.integers(0, COUNT, 100)] + 0.06 * rng.normal(size=(100, DIM)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    recalls = []
+    for query in queries:
+        found = searcher.search(query, 10, SearchFilters(min_price=0))
+        assert len(found) == 10 and all(allowed[row] for row, _ in found)
+        np.testing.assert_allclose([score for _, score in found], vectors[[row for row, _ in found]] @ query,
+                                   rtol=1e-5)  # re-scored exactly
+        recalls.append(len({f"id{row}" for row, _ in found} & set(brute_force(vectors, query, 10, allowed))) / 10)
+    assert np.mean(recalls) >= 0.97
+
+
+def test_filter_codes_are_chosen_when_cheaper_than_the_lists(compressed):
+    store, _, folder = compressed
+    searcher = store.live.vectors
+    assert (folder / faiss_store.FILTER_CODES_FILE).exists() and searcher.filter_codes is not None
+    assert not searcher.filter_codes.codes.flags.owndata  # mapped, shared by the workers
+    probed_share = min(1.0, searcher.filtered_nprobe(0.01) / searcher._ivf.nlist)
+    assert searcher._prefers_filter_codes(200, COUNT) == (200 * faiss_store.SUBSET_ROW_COST < COUNT * probed_share)
+    assert not searcher._prefers_filter_codes(COUNT // 2, COUNT)  # a broad filter: the few lists nprobe reads
+
+
+def test_versions_without_filter_codes_filter_through_the_lists(compressed, tmp_path, monkeypatch):
+    monkeypatch.setattr(faiss_store, "IVF_SUBSET_EXACT_LIMIT", 50)
+    _, vectors, folder = compressed
+    older = tmp_path / folder.name
+    shutil.copytree(folder, older, ignore=shutil.ignore_patterns(faiss_store.FILTER_CODES_FILE,
+                                                                  faiss_store.FILTER_PQ_FILE))
+    version = IndexVersion(older)
+    assert version.vectors.filter_codes is None
+    hits = version.search(vectors[3], 10, SearchFilters(category="shoes", brand="b3"))
+    assert len(hits) == 10 and all(hit.product.category == "shoes" and hit.product.brand == "b3" for hit in hits)
+
+
+@pytest.mark.parametrize("damage", ["torn", "codebooks missing"])
+def test_damaged_filter_codes_are_refused_at_open(compressed, tmp_path, damage):
+    _, _, folder = compressed
+    broken = tmp_path / folder.name
+    shutil.copytree(folder, broken)
+    if damage == "torn":
+        codes = broken / faiss_store.FILTER_CODES_FILE
+        codes.write_bytes(codes.read_bytes()[:codes.stat().st_size // 2])
+    else:
+        (broken / faiss_store.FILTER_PQ_FILE).unlink()
+    with pytest.raises(CorruptIndex, match="filter codes"):
+        IndexVersion(broken)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexer.records import Product
+from indexer.stores import filters as filters_module
 from indexer.stores.filters import SearchFilters
 from indexer.stores.product_table import TABLE_FILE, ProductTable, write_product_table
 from indexer.stores.vector_store import CorruptIndex
@@ -79,9 +82,26 @@ def test_filters_select_the_rows_plain_python_selects(tmp_path_factory, products
     table = written(tmp_path_factory.mktemp("table"), products)
     columns = table.filter_columns()
     for query in filters:
-        mask = columns.mask(query)
-        rows = list(range(len(products))) if mask is None else list(np.flatnonzero(mask))
-        assert rows == reference(products, query)
+        for scatter_cost in (0, 10**9):  # price ranges as slices of the price order, then as comparisons
+            with mock.patch.object(filters_module, "SCATTER_COST", scatter_cost):
+                mask = columns.mask(query)
+            rows = list(range(len(products))) if mask is None else list(np.flatnonzero(mask))
+            assert rows == reference(products, query)
+
+
+def test_tables_written_before_the_price_order_filter_the_same(tmp_path):
+    products = [Product(f"p{i}", "T", "/x.jpg", price=None if i % 7 == 0 else float(i % 13)) for i in range(300)]
+    table = written(tmp_path / "new", products)
+    old = pa.ipc.open_file(str(tmp_path / "new" / TABLE_FILE)).read_all().drop_columns(["price_order"])
+    (tmp_path / "old").mkdir()
+    with pa.OSFile(str(tmp_path / "old" / TABLE_FILE), "wb") as sink, pa.ipc.new_file(sink, old.schema) as writer:
+        writer.write_table(old)
+    old_table = ProductTable.open(tmp_path / "old")
+    assert old_table.filter_columns()._price_order is None
+    for query in (SearchFilters(min_price=3, max_price=3), SearchFilters(max_price=2.5), SearchFilters(min_price=12)):
+        expected = reference(products, query)
+        assert list(np.flatnonzero(old_table.filter_columns().mask(query))) == expected
+        assert list(np.flatnonzero(table.filter_columns().mask(query))) == expected
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

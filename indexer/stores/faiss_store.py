@@ -13,6 +13,7 @@ import math
 import os
 import time
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +32,11 @@ ANN_EF_SEARCH = 128             # recall@10 >= 0.95 with a p50 well under 5 ms (
 SUBSET_EXACT_LIMIT = 50_000     # a filtered subset this small is scanned exactly (a few ms)...
 IVF_SUBSET_EXACT_LIMIT = 15_000  # ...but an IVF index: beyond ~10 ms of scanning its lists are faster, if not exact
 FILTER_PROBE_FACTOR = 2         # a filter keeping a share s of the rows probes 2 x nprobe / s lists (capped)
+SUBSET_ROW_COST = 15            # a filtered row scored from its PQ code costs ~15 codes skipped in the lists
+SUBSET_RERANK_DEPTH = 200       # candidates of those codes re-scored exactly (recall@10 1.0 at 1 % of 5M)
+FILTER_CODES_FILE = "filter_codes.npy"  # every row's vector as a PQ code, in row order
+FILTER_PQ_FILE = "filter_pq.faiss"      # the codebooks of those codes
+FILTER_CODES_MIN = 39 * 256             # FAISS's PQ training wants 39 points per centroid (256 per sub-space)
 TRAIN_PER_CENTROID = 40         # FAISS's k-means warns below 39 points per IVF centroid
 TRAIN_SAMPLE_MIN = 100_000      # the PQ codebooks (256 centroids per sub-space) want at least this many
 RERANK_DEPTH = 100              # compressed candidates re-scored exactly per query (at least 4 x k)...
@@ -68,13 +74,77 @@ def is_compressed(factory: str) -> bool:
     return "IVF" in factory and "PQ" in factory
 
 
+@dataclass(frozen=True)
+class FilterCodes:
+    """Every row's vector as a plain (not IVF-residual) PQ code, in row order, memory-mapped.
+
+    A selective filter on an IVF index either probes most lists, skipping codes one bit test at a time
+    (20-55 ms at 1 % of 5M), or copies the allowed rows' codes here into a throw-away ``IndexPQ`` and lets
+    FAISS score just those (50,000 x 64 bytes: 8-10 ms, docs/BENCHMARKS.md). Plain codes, because an IVF
+    residual code means nothing without its list's centroid.
+    """
+
+    quantizer: faiss.IndexPQ  # trained, empty: its codebooks
+    codes: np.ndarray
+
+    def candidates(self, query: np.ndarray, rows: np.ndarray, depth: int) -> np.ndarray:
+        """The ``depth`` rows among ``rows`` whose codes score best against ``query``."""
+        pq = self.quantizer.pq
+        subset = faiss.IndexPQ(self.quantizer.d, pq.M, pq.nbits, faiss.METRIC_INNER_PRODUCT)
+        subset.pq, subset.is_trained = pq, True
+        subset.add_sa_codes(np.ascontiguousarray(self.codes[rows]))
+        _, found = subset.search(query, min(depth, len(rows)))
+        return rows[found[0][found[0] >= 0]]
+
+    @classmethod
+    def write(cls, vectors: np.ndarray, folder: Path) -> None:
+        dim = vectors.shape[1]
+        quantizer = faiss.IndexPQ(dim, pq_subquantizers(dim), 8, faiss.METRIC_INNER_PRODUCT)
+        tick = time.perf_counter()
+        quantizer.train(vectors[training_sample(len(vectors), TRAIN_SAMPLE_MIN)])
+        codes = np.lib.format.open_memmap(folder / FILTER_CODES_FILE, mode="w+", dtype=np.uint8,
+                                          shape=(len(vectors), quantizer.pq.code_size))
+        with tqdm(total=len(vectors), unit="vec", desc="Encoding filter codes", disable=None, leave=False) as bar:
+            for start in range(0, len(vectors), ADD_CHUNK):
+                stop = min(start + ADD_CHUNK, len(vectors))
+                codes[start:stop] = quantizer.sa_encode(np.ascontiguousarray(vectors[start:stop]))
+                bar.update(stop - start)
+        codes.flush()
+        faiss.write_index(quantizer, str(folder / FILTER_PQ_FILE))
+        log.info("Filter codes for %d vectors in %.1f s", len(vectors), time.perf_counter() - tick)
+
+    @classmethod
+    def open(cls, folder: Path, count: int, dim: int) -> "FilterCodes | None":
+        """None for versions written without them (their filters probe the lists, as before).
+
+        :raise CorruptIndex: when the files do not match the version.
+        """
+        if not (folder / FILTER_CODES_FILE).exists():
+            return None
+        try:
+            quantizer = faiss.read_index(str(folder / FILTER_PQ_FILE))  # already its own type
+            codes = np.load(folder / FILTER_CODES_FILE, mmap_mode="r")
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CorruptIndex(f"Index version {folder.name}: its filter codes cannot be loaded: {exc}") from exc
+        if not isinstance(quantizer, faiss.IndexPQ) or quantizer.d != dim or codes.shape != (count, quantizer.code_size):
+            raise CorruptIndex(f"Index version {folder.name}: {FILTER_CODES_FILE} holds {codes.shape} codes, "
+                               f"expected {count} rows of its {FILTER_PQ_FILE}.")
+        return cls(quantizer, codes)
+
+
+def training_sample(count: int, wanted: int) -> np.ndarray:
+    """Sorted rows of a fixed random sample: k-means on more points barely moves the centroids and costs minutes."""
+    return np.sort(np.random.default_rng(0).permutation(count)[:wanted])
+
+
 class FaissVectors:
     """Search one version's FAISS index with filters, exact re-ranking and exact fallbacks."""
 
     def __init__(self, index: faiss.Index, vectors: np.ndarray, *, exact: bool,
-                 columns: FilterColumns | None = None, nprobe: int = 0, rerank_depth: int = 0):
+                 columns: FilterColumns | None = None, nprobe: int = 0, rerank_depth: int = 0,
+                 filter_codes: FilterCodes | None = None):
         self.index, self.vectors, self.exact = index, vectors, exact
-        self.columns = columns
+        self.columns, self.filter_codes = columns, filter_codes
         self.nprobe, self.rerank_depth = nprobe, rerank_depth
         self._base = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap) else index
         self._ivf = faiss.try_extract_index_ivf(self._base)
@@ -98,6 +168,9 @@ class FaissVectors:
         exact_limit = IVF_SUBSET_EXACT_LIMIT if self._ivf is not None else SUBSET_EXACT_LIMIT
         if self.exact or len(allowed) <= exact_limit:
             return self._scan(query, k, allowed)
+        if self._prefers_filter_codes(len(allowed), len(mask)):
+            depth = max(SUBSET_RERANK_DEPTH, self.rerank_depth, 4 * k)
+            return self._scan(query, k, np.sort(self.filter_codes.candidates(query, allowed, depth)))
         hits = self._ann(query, k, mask, len(allowed))
         return hits if len(hits) >= min(k, len(allowed)) else self._scan(query, k, allowed)
 
@@ -113,6 +186,13 @@ class FaissVectors:
         if share >= 1.0:
             return nprobe
         return int(min(self._ivf.nlist, math.ceil(nprobe * FILTER_PROBE_FACTOR / max(share, 1e-9))))
+
+    def _prefers_filter_codes(self, allowed: int, total: int) -> bool:
+        """Score the allowed rows' own codes when that costs less than skipping through the probed lists."""
+        if self.filter_codes is None or self._ivf is None:
+            return False
+        probed_codes = total * min(1.0, self.filtered_nprobe(allowed / total) / self._ivf.nlist)
+        return allowed * SUBSET_ROW_COST < probed_codes
 
     def vector(self, row: int) -> np.ndarray:
         return np.asarray(self.vectors[row])
@@ -198,6 +278,8 @@ class FaissFiles:
             tuning = tune_search(index, vectors, is_compressed(factory), self.config.recall_target)
             manifest.nprobe, manifest.rerank_depth, manifest.tuned_recall = tuning
         faiss.write_index(index, str(staging / "index.faiss"))
+        if faiss.try_extract_index_ivf(index.index) is not None and len(vectors) >= FILTER_CODES_MIN:
+            FilterCodes.write(vectors, staging)
         np.save(staging / "vectors.npy", vectors)
 
     def open(self, folder: Path, manifest: "Manifest", products: ProductRows) -> FaissVectors:
@@ -216,7 +298,7 @@ class FaissFiles:
             raise CorruptIndex(f"Index version {folder.name} is inconsistent: {'; '.join(problems)}.")
         return FaissVectors(index, vectors, exact=manifest.index_type == "Flat",
                             columns=products.filter_columns(), nprobe=manifest.nprobe,
-                            rerank_depth=manifest.rerank_depth)
+                            rerank_depth=manifest.rerank_depth, filter_codes=FilterCodes.open(folder, count, dim))
 
     def discard(self, manifest: "Manifest") -> None:
         """Nothing outside the version folder, which the pruner deletes."""
@@ -241,11 +323,10 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Ind
         # 64 nearest, and exhaustive probing still missed neighbours (docs/BENCHMARKS.md).
         quantizer.hnsw.efSearch = ANN_EF_SEARCH
     if not base.is_trained:
-        # A sample, not everything: k-means on more points barely moves the centroids and costs minutes.
         wanted = max(TRAIN_PER_CENTROID * ivf.nlist if ivf is not None else 0, TRAIN_SAMPLE_MIN)
-        sample = np.random.default_rng(0).permutation(len(vectors))[:wanted]
+        sample = training_sample(len(vectors), wanted)
         tick = time.perf_counter()
-        base.train(vectors[np.sort(sample)])
+        base.train(vectors[sample])
         log.info("Trained %s on %d vectors in %.1f s", factory, len(sample), time.perf_counter() - tick)
     index = faiss.IndexIDMap2(base)
     ids = ids.astype(np.int64)

@@ -34,13 +34,17 @@ SCHEMA = pa.schema([
     ("brand", _LABEL), ("price", pa.float64()), ("currency", _LABEL), ("url", _TEXT), ("in_stock", pa.bool_()),
     ("product_type", _LABEL), ("shade_hex", _TEXT), ("finish", _LABEL), ("faiss_id", pa.int64()),
     ("id_order", pa.int64()),  # rows sorted by id: the binary search behind ``row_of``
+    ("price_order", pa.int64()),  # rows sorted by price, unpriced last: a price range is one slice of it
 ])
+# Tables written before ``price_order`` existed: read as they are, their price filters compare every row.
+SCHEMA_WITHOUT_PRICE_ORDER = pa.schema([field for field in SCHEMA if field.name != "price_order"])
 _LABELS = ("category", "brand", "currency", "product_type", "finish")
 
 
 def product_table(products: Sequence[Product], faiss_ids: np.ndarray) -> pa.Table:
     """The Arrow table of ``products`` (price NaN when missing: a plain column maps without copying)."""
     ids = [product.id for product in products]
+    prices = np.array([np.nan if p.price is None else p.price for p in products], np.float64)
     columns = {
         "id": pa.array(ids, _TEXT),
         "title": pa.array([p.title for p in products], _TEXT),
@@ -48,7 +52,7 @@ def product_table(products: Sequence[Product], faiss_ids: np.ndarray) -> pa.Tabl
         "line": pa.array([p.line for p in products], pa.int64()),
         "category": _labels([p.category for p in products]),
         "brand": _labels([p.brand for p in products]),
-        "price": pa.array(np.array([np.nan if p.price is None else p.price for p in products], np.float64)),
+        "price": pa.array(prices),
         "currency": _labels([p.currency for p in products]),
         "url": pa.array([p.url for p in products], _TEXT),
         "in_stock": pa.array([bool(p.in_stock) for p in products], pa.bool_()),
@@ -57,6 +61,7 @@ def product_table(products: Sequence[Product], faiss_ids: np.ndarray) -> pa.Tabl
         "finish": _labels([p.finish.value if p.finish else "" for p in products]),
         "faiss_id": pa.array(np.asarray(faiss_ids, np.int64)),
         "id_order": pa.array(np.argsort(np.array(ids, dtype=object), kind="stable").astype(np.int64)),
+        "price_order": pa.array(np.argsort(prices, kind="stable").astype(np.int64)),  # NaN sorts last
     }
     return pa.table(columns, schema=SCHEMA)
 
@@ -73,7 +78,7 @@ class ProductTable:
 
     def __init__(self, table: pa.Table, source: str):
         """:raise CorruptIndex: when the columns are not the ones this code writes."""
-        if not table.schema.equals(SCHEMA):
+        if not (table.schema.equals(SCHEMA) or table.schema.equals(SCHEMA_WITHOUT_PRICE_ORDER)):
             raise CorruptIndex(f"{source} has columns {table.schema.names}, not this version's {SCHEMA.names}.")
         self.source = source
         self._table = table.combine_chunks() if table.num_rows and _chunks(table) > 1 else table
@@ -159,7 +164,10 @@ class ProductTable:
             for name in ("category", "brand", "product_type"):
                 column = _single(self._table.column(name))
                 labels[name] = (_numpy(column.indices), [value.as_py() for value in column.dictionary])
-            self._filters = FilterColumns(len(self), labels, _numpy(self._table.column("price")), self._in_stock)
+            price_order = (_numpy(self._table.column("price_order"))
+                           if "price_order" in self._table.schema.names else None)
+            self._filters = FilterColumns(len(self), labels, _numpy(self._table.column("price")), self._in_stock,
+                                          price_order)
         return self._filters
 
 
