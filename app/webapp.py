@@ -38,10 +38,12 @@ share_bp = Blueprint("share", __name__)  # its own error handler: a share always
 THEME_COLOUR = "#8e2453"
 BACKGROUND_COLOUR = "#fbf9fc"
 LANGUAGES = ("en", "fr")  # static/messages/<language>.json, one catalog each; English is the fallback
-SHELL_FILES = ("index.html", "style.css", "i18n.js", "app.js", "foryou.js", "webapp.js", "tryon.js", "favicon.svg",
+SHARED_SCRIPTS = ("i18n-core", "face-frame")  # static/shared/<name>.js: for our pages and the embed script alike
+SHELL_FILES = ("index.html", "style.css", *(f"shared/{name}.js" for name in SHARED_SCRIPTS), "i18n.js", "app.js", "foryou.js", "webapp.js", "tryon.js", "favicon.svg",
                *(f"messages/{language}.json" for language in LANGUAGES))
 PREVIEW_SIDE = 1280  # the preview sent back for the crop box; crops are then made on it
 LINK = re.compile(r"https?://\S+", re.IGNORECASE)
+SHARED_PLACEHOLDER = re.compile(r"/\*shared:([a-z0-9-]+)\*/")
 SHARE_ERRORS = ("missing_image", "empty_image", "invalid_image", "image_too_large", "payload_too_large",
                 "unsupported_media_type", "image_too_small", "invalid_parameter", "image_url_refused",
                 "image_url_unreachable", "image_url_not_an_image", "rate_limited", "index_not_ready", "overloaded")
@@ -131,7 +133,29 @@ def messages_script() -> tuple[str, str]:
 
 @lru_cache(maxsize=1)
 def embed_script() -> tuple[str, str]:
-    return _versioned(_static_text("embed/shoplens.js").replace("__SHOPLENS_MESSAGES__", _catalogs_json()))
+    source = SHARED_PLACEHOLDER.sub(lambda match: _shared_source(match.group(1)), _static_text("embed/shoplens.js"))
+    return _versioned(source.replace("__SHOPLENS_MESSAGES__", _catalogs_json()))
+
+
+@bp.get("/common/<name>.js")
+@api.validate(resp=ApiResponses("A script shared by the page and the storefront components", "not_found",
+                                media="text/javascript"), tags=["pages"], operation_id="sharedScript")
+def shared_script(name: str):
+    """One piece of script our pages share with /embed/shoplens.js, as ``window.shoplensShared[name]``"""
+    if name not in SHARED_SCRIPTS:
+        raise ApiError("not_found", f"No shared script {name}.js; there are: {', '.join(SHARED_SCRIPTS)}.")
+    return _cached_script(*_shared_page_script(name))
+
+
+@lru_cache(maxsize=None)
+def _shared_page_script(name: str) -> tuple[str, str]:
+    return _versioned("window.shoplensShared = window.shoplensShared || {};\n"
+                      f"window.shoplensShared[{json.dumps(name)}] = {_shared_source(name)};\n")
+
+
+def _shared_source(name: str) -> str:
+    """The expression in static/shared/<name>.js (the embed script writes it in where it says /*shared:NAME*/)."""
+    return _static_text(f"shared/{name}.js").strip()
 
 
 def _catalogs_json() -> str:

@@ -3,7 +3,8 @@
 "use strict";
 
 const CACHE = "shoplens-shell-__SHELL_VERSION__";
-const SHELL = ["/", "/static/style.css", "/i18n/messages.js", "/static/i18n.js", "/static/app.js",
+const SHELL = ["/", "/static/style.css", "/i18n/messages.js", "/common/i18n-core.js", "/common/face-frame.js",
+               "/static/i18n.js", "/static/app.js",
                "/static/foryou.js", "/static/webapp.js", "/static/tryon.js", "/static/favicon.svg",
                "/manifest.webmanifest", "/icons/icon-192.png"];
 

@@ -5,6 +5,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const i18n = window.shoplensI18n;
+  const framing = window.shoplensShared["face-frame"];  // the view framed on the face(s)
   const GROUPS = ["lipstick", "lip_liner", "eyeshadow", "eyeliner", "blush", "foundation", "concealer", "brow"];
   const state = { selfie: null, products: new Map(), chosen: new Map(), pending: null, renderId: 0,
                   faces: [], frame: null, wholePhoto: false };
@@ -197,7 +198,7 @@
       }
       const blob = await response.blob();
       if (renderId !== state.renderId) return;  // a newer render is on its way
-      state.faces = parseBoxes(response.headers.get("X-Face-Boxes"));
+      state.faces = framing.parseBoxes(response.headers.get("X-Face-Boxes"));
       const after = $("after-img");
       after.addEventListener("load", () => frameFaces(after), { once: true });
       if (after.dataset.url) URL.revokeObjectURL(after.dataset.url);
@@ -227,56 +228,28 @@
     analyzeSelfie(file);
   }
 
-  // The view opens on the face(s): in a full-length photo a face is a few dozen pixels wide on a phone.
-  function parseBoxes(header) {
-    return (header || "").split(";").filter(Boolean).map((box) => box.split(",").map(Number))
-      .filter((box) => box.length === 4 && box.every(Number.isFinite));
-  }
-
   function frameFaces(image) {
     const width = image.naturalWidth, height = image.naturalHeight;
-    state.frame = faceFrame(state.faces || [], width, height);
+    state.frame = framing.faceFrame(state.faces || [], width, height);
     $("frame-toggle").hidden = !state.frame;
     applyFrame();
   }
 
-  // The faces' box with room for hair and neck, portrait-shaped, inside the photo, as fractions of it;
-  // null when that is most of the photo anyway (a selfie).
-  function faceFrame(faces, width, height) {
-    if (!faces.length || !width || !height) return null;
-    let left = Math.min(...faces.map((f) => f[0])), top = Math.min(...faces.map((f) => f[1]));
-    let right = Math.max(...faces.map((f) => f[0] + f[2])), bottom = Math.max(...faces.map((f) => f[1] + f[3]));
-    const size = Math.max(right - left, bottom - top);
-    left -= 0.6 * size; right += 0.6 * size; top -= 0.7 * size; bottom += 0.9 * size;
-    let w = right - left, h = bottom - top;
-    if (w / h < 0.8) w = 0.8 * h; else h = w / 0.8;  // 4:5, like a portrait
-    w = Math.min(w, width); h = Math.min(h, height);
-    const cx = (left + right) / 2, cy = (top + bottom) / 2;
-    const x = Math.min(Math.max(cx - w / 2, 0), width - w), y = Math.min(Math.max(cy - h / 2, 0), height - h);
-    if ((w * h) / (width * height) > 0.5) return null;
-    return { x: x / width, y: y / height, w: w / width, h: h / height };
-  }
-
   function applyFrame() {
     const stage = $("compare-stage");
-    const frame = state.wholePhoto ? null : state.frame;
-    stage.classList.toggle("framed", Boolean(frame));
+    const shown = state.wholePhoto ? null : state.frame;
+    stage.classList.toggle("framed", Boolean(shown));
     const after = $("after-img");
-    stage.style.aspectRatio = frame ? `${(frame.w * after.naturalWidth) / (frame.h * after.naturalHeight)}` : "";
-    for (const image of [$("before-img"), $("after-img")]) {
-      Object.assign(image.style, frame ? {
-        width: `${100 / frame.w}%`, height: `${100 / frame.h}%`,
-        left: `${(-100 * frame.x) / frame.w}%`, top: `${(-100 * frame.y) / frame.h}%`,
-      } : { width: "", height: "", left: "", top: "" });
-    }
+    const layout = framing.frameLayout(shown, after.naturalWidth, after.naturalHeight);
+    stage.style.aspectRatio = layout.stage;
+    for (const image of [$("before-img"), after]) Object.assign(image.style, layout.picture);
     $("frame-toggle").textContent = i18n.t(state.wholePhoto ? "tryon.zoom_face" : "tryon.whole_photo");
     setCompare($("compare-slider").value);
   }
 
   // The split line is where the slider says on the visible frame, which is part of the picture when zoomed.
   function setCompare(value) {
-    const frame = state.wholePhoto ? null : state.frame;
-    const inset = frame ? 100 * (frame.x + (value / 100) * frame.w) : Number(value);
+    const inset = framing.splitInset(state.wholePhoto ? null : state.frame, value);
     $("after-img").style.clipPath = `inset(0 0 0 ${inset}%)`;
     $("compare-handle").style.left = `${value}%`;
   }

@@ -23,7 +23,7 @@ def keys_used_by_the_page() -> set[str]:
     used = set(re.findall(r'data-i18n="([^"]+)"', html))
     for pairs in re.findall(r'data-i18n-attr="([^"]+)"', html):
         used |= {pair.split("=")[1] for pair in pairs.split(";")}
-    for script in ("app.js", "foryou.js", "tryon.js", "i18n.js", "admin.js", "embed/shoplens.js"):
+    for script in ("app.js", "foryou.js", "tryon.js", "i18n.js", "admin.js", "embed/shoplens.js", "shared/i18n-core.js"):
         used |= set(re.findall(r'\bt\((?:\w+, )?"([a-z_.]+)"', (STATIC / script).read_text(encoding="utf-8")))
     return used
 
@@ -62,3 +62,19 @@ def test_the_catalogs_are_served_as_one_cacheable_script(client):
     assert "max-age" in response.headers["Cache-Control"] and response.headers["ETag"]
     again = client.get("/i18n/messages.js", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status_code == 304
+
+
+@pytest.mark.parametrize("name", ["i18n-core", "face-frame"])
+def test_shared_pieces_are_served_to_our_pages_and_written_into_the_embed_script(client, name):
+    """One definition for the page and the storefront components (no second hand-kept copy)."""
+    piece = (STATIC / "shared" / f"{name}.js").read_text(encoding="utf-8").strip()
+    page = client.get(f"/common/{name}.js")
+    assert page.status_code == 200 and page.mimetype == "text/javascript" and page.headers["ETag"]
+    assert page.get_data(as_text=True).endswith(f'window.shoplensShared["{name}"] = {piece};\n')
+    embed = client.get("/embed/shoplens.js").get_data(as_text=True)
+    assert piece in embed and "/*shared:" not in embed
+
+
+def test_an_unknown_shared_piece_is_a_json_404(client):
+    response = client.get("/common/nothing.js")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"

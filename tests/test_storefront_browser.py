@@ -38,22 +38,24 @@ SHOP_PAGE = """<!doctype html>
 
 
 @contextlib.contextmanager
-def shop_site(server: str, port: int = 0) -> Iterator[str]:
-    """A shop's own site on another local port: /en.html and /fr.html carry the component."""
+def shop_site(pages: dict[str, tuple[str, dict[str, str]]], port: int = 0) -> Iterator[str]:
+    """A shop's own site on another local port serving ``pages`` ({path: (html, extra headers)})."""
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
         def do_GET(self):
-            lang = self.path.strip("/").removesuffix(".html")
-            if lang not in ("en", "fr"):
+            if self.path not in pages:
                 self.send_error(404)
                 return
-            body = SHOP_PAGE.format(lang=lang, server=server).encode()
+            html, headers = pages[self.path]
+            body = html.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
 
@@ -67,6 +69,16 @@ def shop_site(server: str, port: int = 0) -> Iterator[str]:
         httpd.server_close()
 
 
+def strict_page(server: str) -> tuple[str, dict[str, str]]:
+    """A shop page under a strict Content-Security-Policy: only what the README's advice allows."""
+    policy = (f"default-src 'none'; script-src {server}; connect-src {server}; img-src {server} blob:; "
+              "style-src 'none'")
+    html = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Strict shop</title>'
+            f'<script src="{server}/embed/shoplens.js" defer></script></head><body>'
+            '<shoplens-similar product-id="p006" k="3"></shoplens-similar></body></html>')
+    return html, {"Content-Security-Policy": policy}
+
+
 @pytest.fixture(scope="module")
 def shop_and_server(shop_index):
     """shoplens allowing one shop's origin (its CORS allowlist), that shop, and a shop it does not allow."""
@@ -75,7 +87,9 @@ def shop_and_server(shop_index):
     shop_port = free_port()
     allowed = f"http://127.0.0.1:{shop_port}"
     with running_server("--index", str(shop_index), "--reload-interval", "0", "--cors-origins", allowed) as base:
-        with shop_site(base, shop_port) as shop, shop_site(base) as other_shop:
+        pages = {f"/{lang}.html": (SHOP_PAGE.format(lang=lang, server=base), {}) for lang in ("en", "fr")}
+        pages["/strict.html"] = strict_page(base)
+        with shop_site(pages, shop_port) as shop, shop_site(pages) as other_shop:
             yield base, shop, other_shop
 
 
@@ -107,6 +121,21 @@ def test_similar_products_render_in_a_hostile_page_and_talk_only_to_shoplens(sho
         page.goto(shop + "/fr.html")
         expect(page.locator("shoplens-similar li.card button").first).to_have_text("Ajouter au panier")
         expect(page.locator("shoplens-similar h2")).to_have_text("Vous aimerez aussi")
+
+
+def test_a_strict_content_security_policy_needs_nothing_inline(shop_and_server):
+    """Styles come as a constructed sheet, so the README's CSP advice (no 'unsafe-inline') is enough."""
+    _, shop, _ = shop_and_server
+    with phone_page() as page:
+        problems: list[str] = []
+        page.on("console", lambda msg: problems.append(msg.text) if msg.type in ("error", "warning") else None)
+        page.goto(shop + "/strict.html")
+        cards = page.locator("shoplens-similar li.card")
+        expect(cards).to_have_count(3)
+        button = cards.first.locator("button")
+        assert button.evaluate("b => getComputedStyle(b).backgroundColor") == "rgb(142, 36, 83)"  # styled
+        assert cards.first.bounding_box()["width"] > 100
+        assert not [text for text in problems if "Content Security Policy" in text], problems
 
 
 def test_a_shop_outside_the_allowlist_gets_no_products(shop_and_server):
