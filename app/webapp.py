@@ -108,9 +108,9 @@ def message_catalogs():
 @api.validate(resp=ApiResponses("The storefront components (JavaScript)", media="text/javascript"), tags=["pages"],
               operation_id="storefrontComponents")
 def storefront_components():
-    """Custom elements for a shop's own pages (<shoplens-similar>), with the message catalogs built in
+    """Custom elements for a shop's own pages (<shoplens-search>, <shoplens-similar>, <shoplens-tryon>)
 
-    Load it with ``<script src="https://SHOPLENS/embed/shoplens.js" defer>``; its requests go back to this
+    The message catalogs are built in. Load it with ``<script src="https://SHOPLENS/embed/shoplens.js" defer>``; its requests go back to this
     server without cookies, so the shop's origin must be in SHOPLENS_CORS_ORIGINS.
     """
     return _cached_script(*embed_script())
