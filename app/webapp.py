@@ -39,7 +39,8 @@ THEME_COLOUR = "#8e2453"
 BACKGROUND_COLOUR = "#fbf9fc"
 LANGUAGES = ("en", "fr")  # static/messages/<language>.json, one catalog each; English is the fallback
 SHARED_SCRIPTS = ("i18n-core", "face-frame")  # static/shared/<name>.js: for our pages and the embed script alike
-SHELL_FILES = ("index.html", "style.css", *(f"shared/{name}.js" for name in SHARED_SCRIPTS), "i18n.js", "app.js", "foryou.js", "webapp.js", "tryon.js", "favicon.svg",
+SHELL_FILES = ("index.html", "style.css", *(f"shared/{name}.js" for name in SHARED_SCRIPTS), "i18n.js", "app.js",
+               "foryou.js", "webapp.js", "tryon.js", "favicon.svg",
                *(f"messages/{language}.json" for language in LANGUAGES))
 PREVIEW_SIDE = 1280  # the preview sent back for the crop box; crops are then made on it
 LINK = re.compile(r"https?://\S+", re.IGNORECASE)
@@ -110,8 +111,8 @@ def message_catalogs():
 def storefront_components():
     """Custom elements for a shop's own pages (<shoplens-search>, <shoplens-similar>, <shoplens-tryon>)
 
-    The message catalogs are built in. Load it with ``<script src="https://SHOPLENS/embed/shoplens.js" defer>``; its requests go back to this
-    server without cookies, so the shop's origin must be in SHOPLENS_CORS_ORIGINS.
+    The message catalogs are built in. Load it with ``<script src="https://SHOPLENS/embed/shoplens.js" defer>``;
+    its requests go back to this server without cookies, so the shop's origin must be in SHOPLENS_CORS_ORIGINS.
     """
     return _cached_script(*embed_script())
 

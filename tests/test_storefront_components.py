@@ -213,6 +213,11 @@ def test_try_on_element_renders_the_shade_on_the_face(tools, tmp_path, landmarke
             "lip-mauve", "lip-nude-rose", "lip-plum-night", "lip-ruby-matte"]
         expect(page.locator('shoplens-tryon .swatch[data-product-id="lip-ruby-matte"]')).to_have_attribute(
             "aria-pressed", "true")
+        for _ in range(10):  # keyboard only: Tab stays inside the try-on dialog
+            page.keyboard.press("Tab")
+            focus = page.evaluate(ACTIVE_IN_SHADOW, "shoplens-tryon")
+            assert focus is None or focus["inDialog"], focus
+            assert page.evaluate("document.activeElement.id") != "shop-link"
 
         page.locator("shoplens-tryon input[type=file]").last.set_input_files(str(tmp_path / "selfie.jpg"))
         expect(page.locator("shoplens-tryon [role=status]")).to_contain_text("compare")

@@ -126,7 +126,8 @@ class FilterCodes:
             codes = np.load(folder / FILTER_CODES_FILE, mmap_mode="r")
         except (OSError, ValueError, RuntimeError) as exc:
             raise CorruptIndex(f"Index version {folder.name}: its filter codes cannot be loaded: {exc}") from exc
-        if not isinstance(quantizer, faiss.IndexPQ) or quantizer.d != dim or codes.shape != (count, quantizer.code_size):
+        expected = (count, quantizer.code_size) if isinstance(quantizer, faiss.IndexPQ) else None
+        if quantizer.d != dim or codes.shape != expected:
             raise CorruptIndex(f"Index version {folder.name}: {FILTER_CODES_FILE} holds {codes.shape} codes, "
                                f"expected {count} rows of its {FILTER_PQ_FILE}.")
         return cls(quantizer, codes)
