@@ -21,7 +21,7 @@ COPY static ./static
 RUN if [ "$VARIANT" = "cpu" ]; then \
         pip install "torch<=2.14.1" "torchvision<=0.29.1" --index-url https://download.pytorch.org/whl/cpu; \
     fi \
- && pip install .
+ && pip install ".[openvino]"
 RUN shoplens fetch-model --model "$MODEL" --pretrained "$PRETRAINED"
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -1,7 +1,8 @@
 """Images/s of Embedder.encode_images (decode-free: PIL images in, vectors out) for ViT-B-32 at
 batch sizes 1, 8, 32, against open_clip's bare forward pass on pre-made tensors; then the CPU fast path
-side by side: fp32, bf16 (what ``precision=auto`` picks on CPUs with native bf16) and torch's int8
-dynamic quantization (evaluated, not shipped), single-image and batch-32 image encodes, one text encode,
+side by side: fp32, torch bf16 (what ``precision=auto`` picks on CPUs with native bf16 without the
+openvino extra), OpenVINO (what it picks with it) and torch's int8 dynamic quantization (evaluated, not
+shipped), single-image and batch-32 image encodes, one text encode,
 and each one's lowest cosine to fp32 on the same inputs.
 
     .venv/bin/python bench/embed.py [--model ViT-B-32] [--seconds 20] [--precision-only]
@@ -22,6 +23,7 @@ import torch
 from common import machine, median, photo, random_checkpoint  # noqa: E402  (sys.path set in common)
 
 from vision.embedder import Embedder, EmbedderConfig
+from vision.openvino_towers import openvino_available
 from vision.precision import agreement
 
 
@@ -72,14 +74,16 @@ def precision_table(config: EmbedderConfig, seconds: float) -> None:
     texts = ["a red satin dress with thin straps"]
     exact = Embedder(replace(config, precision="fp32", batch_size=32))
     reference_images, reference_text = exact.encode_images(images), exact.encode_texts(texts)
-    fast = Embedder(replace(config, precision="bf16", batch_size=32))
+    paths = [("fp32", exact), ("bf16 (weights)", Embedder(replace(config, precision="bf16", batch_size=32)))]
+    if openvino_available():
+        paths.append(("OpenVINO", Embedder(replace(config, precision="openvino", batch_size=32))))
     print("\n| path | 1 image p50 (ms) | batch 32 (img/s) | 1 text p50 (ms) | lowest cosine to fp32 | "
           "vs fp32, 1 image |")
     print("| --- | --- | --- | --- | --- | --- |")
     one = exact.preprocess(images[0])[None]
     batch = torch.stack([exact.preprocess(image) for image in images])
     rows = {}
-    for name, embedder in (("fp32", exact), ("bf16 (weights)", fast)):
+    for name, embedder in paths:
         rows[name] = (1000 / rate(lambda e=embedder: e.encode_pixels(one), 1, seconds),
                       rate(lambda e=embedder: e.encode_pixels(batch), 32, seconds),
                       1000 / rate(lambda e=embedder: e.encode_texts(texts), 1, seconds),

@@ -20,6 +20,8 @@ from indexer.runner import IndexJob, run_index
 from indexer.stores.versions import read_current
 from tests.conftest import gradient_image, make_settings, write_catalog
 from vision.embedder import Embedder
+from vision import openvino_towers as vision_openvino
+from vision.openvino_towers import openvino_available
 from vision.precision import FIDELITY_BOUND, PrecisionUnavailable, combined_fidelity
 
 TEXTS = ["red satin dress", "matte lipstick", "sneakers", "robe rouge en satin"]
@@ -32,7 +34,12 @@ def fp32(tiny_config) -> Embedder:
 
 @pytest.fixture()
 def native_bf16(monkeypatch):
+    """torch's own bf16 path: a CPU with native bf16, without the optional OpenVINO runtime."""
     monkeypatch.setattr(vision.embedder, "native_bf16", lambda: True)
+    monkeypatch.setattr(vision.embedder, "openvino_available", lambda: False)
+
+
+requires_openvino = pytest.mark.skipif(not openvino_available(), reason="the openvino extra is not installed")
 
 
 def cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -57,6 +64,7 @@ def test_auto_uses_bf16_where_it_is_native_and_close_to_fp32(tiny_config, fp32, 
 
 def test_auto_stays_fp32_without_native_bf16(tiny_config, monkeypatch, caplog):
     monkeypatch.setattr(vision.embedder, "native_bf16", lambda: False)
+    monkeypatch.setattr(vision.embedder, "openvino_available", lambda: False)
     with caplog.at_level(logging.INFO, logger="vision.embedder"):
         assert Embedder(replace(tiny_config, precision="auto")).precision.name == "fp32"
     assert "no native bf16" in caplog.text
@@ -78,6 +86,28 @@ def test_auto_falls_back_to_fp32_when_the_probes_disagree(tiny_config, fp32, nat
 def test_precisions_the_cpu_cannot_run_are_refused(tiny_config, precision):
     with pytest.raises(PrecisionUnavailable):
         Embedder(replace(tiny_config, precision=precision))
+
+
+@requires_openvino
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_prefers_openvino_where_it_is_installed(tiny_config, fp32, monkeypatch, native):
+    """bf16 in OpenVINO where the CPU has it, f32 elsewhere; both under the same fidelity check."""
+    monkeypatch.setattr(vision.embedder, "native_bf16", lambda: native)
+    fast = Embedder(replace(tiny_config, precision="auto"))
+    assert fast.precision.name == "openvino" and FIDELITY_BOUND <= fast.precision.fidelity <= 1.0
+    assert fast.vector_key == f"{fast.model_id}@openvino"
+    images = [gradient_image(80 + 9 * i, 64 + 5 * i, seed=i) for i in range(6)]
+    assert cosines(fast.encode_images(images), fp32.encode_images(images)).min() >= FIDELITY_BOUND
+    assert cosines(fast.encode_texts(TEXTS), fp32.encode_texts(TEXTS)).min() >= FIDELITY_BOUND
+    one_by_one = np.concatenate([fast.encode_images([image]) for image in images])  # any batch size
+    np.testing.assert_allclose(one_by_one, fast.encode_images(images), atol=2e-2)
+    assert fast.encode_images(images).dtype == np.float32
+
+
+def test_openvino_by_name_needs_the_extra(tiny_config, monkeypatch):
+    monkeypatch.setattr(vision_openvino, "openvino_available", lambda: False)
+    with pytest.raises(PrecisionUnavailable, match=r"pip install 'shoplens\[openvino\]'"):
+        Embedder(replace(tiny_config, precision="openvino"))
 
 
 def test_combined_fidelity_adds_angles():

@@ -1,4 +1,5 @@
-"""bf16 against fp32 on the real architecture (ViT-B-32, random weights, loaded the production way):
+"""The fast paths (torch bf16, OpenVINO) against fp32 on the real architecture (ViT-B-32, random weights,
+loaded the production way):
 per-image agreement on real and generated pictures, and the same search results on a 2,000-product
 catalog. Random weights lack the outlier channels of trained ViTs, which are what break low-precision
 formats, so one model here has them put in (without changing what it computes)."""
@@ -17,6 +18,7 @@ from PIL import Image
 import vision.embedder
 from tests.conftest import astronaut, grace_hopper, product_image
 from vision.embedder import Embedder, EmbedderConfig
+from vision.openvino_towers import openvino_available
 from vision.precision import FIDELITY_BOUND
 
 pytestmark = [pytest.mark.slow,
@@ -68,15 +70,21 @@ def vit_checkpoints(tmp_path_factory) -> dict[str, Path]:
     return {"plain": plain, "outliers": outliers}
 
 
-def embedders(checkpoint: Path) -> tuple[Embedder, Embedder]:
-    config = EmbedderConfig(model="ViT-B-32", pretrained=str(checkpoint), device="cpu", batch_size=32)
-    return Embedder(replace(config, precision="fp32")), Embedder(replace(config, precision="auto"))
+def embedder(checkpoint: Path, precision: str) -> Embedder:
+    return Embedder(EmbedderConfig(model="ViT-B-32", pretrained=str(checkpoint), device="cpu", batch_size=32,
+                                   precision=precision))
 
 
 @pytest.fixture(scope="module")
-def plain_pair(vit_checkpoints):
-    exact, fast = embedders(vit_checkpoints["plain"])
-    assert fast.precision.name == "bf16"
+def exact(vit_checkpoints) -> Embedder:
+    return embedder(vit_checkpoints["plain"], "fp32")
+
+
+@pytest.fixture(scope="module", params=["bf16", pytest.param("openvino", marks=pytest.mark.skipif(
+    not openvino_available(), reason="the openvino extra is not installed"))])
+def plain_pair(request, exact, vit_checkpoints):
+    fast = embedder(vit_checkpoints["plain"], request.param)
+    assert fast.precision.name == request.param
     return exact, fast
 
 
@@ -96,10 +104,11 @@ def test_every_image_and_text_agrees_with_fp32(plain_pair):
 
 
 def test_outlier_channels_still_agree_or_auto_falls_back(vit_checkpoints):
-    exact, fast = embedders(vit_checkpoints["outliers"])
+    fast = embedder(vit_checkpoints["outliers"], "auto")  # the path auto chooses here (OpenVINO when installed)
+    assert fast.precision.name == ("openvino" if openvino_available() else "bf16") or fast.precision.name == "fp32"
     if fast.precision.name == "fp32":  # auto refused: exactly what it is for
         return
-    image_cos, text_cos = per_image_agreement(exact, fast)
+    image_cos, text_cos = per_image_agreement(embedder(vit_checkpoints["outliers"], "fp32"), fast)
     assert min(image_cos.min(), text_cos.min()) >= FIDELITY_BOUND
 
 
@@ -111,17 +120,23 @@ def encode_all(embedder: Embedder, pixels: torch.Tensor) -> np.ndarray:
     return np.concatenate([embedder.encode_pixels(pixels[start:start + 32]) for start in range(0, len(pixels), 32)])
 
 
-def test_search_results_are_the_same_as_fp32(plain_pair):
-    """Top-10 of 200 queries on a 2,000-product catalog overlaps fp32's by >= 0.95 on average, whether the
-    catalog was indexed in bf16 or in fp32 (a server may query in bf16 an index built in fp32)."""
-    exact, fast = plain_pair
+@pytest.fixture(scope="module")
+def search_case(exact):
+    """A 2,000-picture catalog and 200 queries as pixels, and both embedded in fp32 (once for every path)."""
     catalog = pixels_of(exact, [varied_photo(i) for i in range(CATALOG_SIZE)])
     rng = np.random.default_rng(3)
     # a shopper's photo of a product: a catalog picture, shifted in brightness and a little noisy
     queries = torch.stack([(catalog[i] * rng.uniform(0.8, 1.2) + torch.randn_like(catalog[i]) * 0.05)
                            for i in rng.choice(CATALOG_SIZE, QUERIES, replace=False)])
-    exact_index, fast_index = encode_all(exact, catalog), encode_all(fast, catalog)
-    exact_queries, fast_queries = encode_all(exact, queries), encode_all(fast, queries)
+    return catalog, queries, encode_all(exact, catalog), encode_all(exact, queries)
+
+
+def test_search_results_are_the_same_as_fp32(plain_pair, search_case):
+    """Top-10 of 200 queries on a 2,000-product catalog overlaps fp32's by >= 0.95 on average, whether the
+    catalog was indexed in the fast path or in fp32 (a server may query that way an index built in fp32)."""
+    _, fast = plain_pair
+    catalog, queries, exact_index, exact_queries = search_case
+    fast_index, fast_queries = encode_all(fast, catalog), encode_all(fast, queries)
 
     def top10(index: np.ndarray, query: np.ndarray) -> np.ndarray:
         return np.argsort(-(query @ index.T), axis=1)[:, :10]

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from vision.devices import default_batch_size, resolve_device
+from vision.openvino_towers import OpenVinoTowers, openvino_available
 from vision.precision import (
     FIDELITY_BOUND,
     PROBE_TEXTS,
@@ -91,6 +92,7 @@ class Embedder:
         self.image_size = int(size if isinstance(size, int) else max(size))
         self._input_dtype = torch.float32
         self._autocast_dtype: torch.dtype | None = None
+        self._openvino: OpenVinoTowers | None = None
         self.precision = self._choose_precision(requested)
         self._warm_up()
         log.info("Loaded %s on %s in %s (dim %d, batch %d, %d torch threads)", self.model_id, self.device,
@@ -111,6 +113,8 @@ class Embedder:
 
     def encode_pixels(self, pixels: torch.Tensor) -> np.ndarray:
         """Embed already-preprocessed pixels ``(n, 3, H, W)``; the indexer prepares them in threads."""
+        if self._openvino is not None:
+            return _normalised(self._openvino.encode_image(pixels))
         with torch.inference_mode(), self._autocast():
             features = self.model.encode_image(pixels.to(self.device, self._input_dtype, non_blocking=True))
         return _normalised(features)
@@ -140,6 +144,8 @@ class Embedder:
 
     def encode_tokens(self, tokens: torch.Tensor) -> np.ndarray:
         """Embed token ids from ``tokenize``; returns float32 ``(n, dim)`` with unit-norm rows."""
+        if self._openvino is not None:
+            return _normalised(self._openvino.encode_text(tokens))
         with torch.inference_mode(), self._autocast():
             return _normalised(self.model.encode_text(tokens.to(self.device)))
 
@@ -157,6 +163,8 @@ class Embedder:
         if requested == "auto":
             if self.device.type == "cuda":
                 candidate = "fp16"
+            elif openvino_available():
+                candidate = "openvino"
             elif native_bf16():
                 candidate = "bf16"
             else:
@@ -174,11 +182,15 @@ class Embedder:
             return Precision(candidate, fidelity)
         log.warning("Precision auto: fp32, since %s agrees with fp32 only to cosine %.4f on the probes "
                     "(bound %.3f)", candidate, fidelity, FIDELITY_BOUND)
-        self.model, self._input_dtype, self._autocast_dtype = fp32_model, torch.float32, None
+        self.model, self._input_dtype, self._autocast_dtype, self._openvino = fp32_model, torch.float32, None, None
         return Precision()
 
     def _run_in(self, name: str) -> None:
-        if self.device.type == "cpu":  # bf16: converted weights (autocast would cast them on every call)
+        if name == "openvino":
+            size = self.model.visual.image_size
+            self._openvino = OpenVinoTowers(self.model, (size, size) if isinstance(size, int) else tuple(size),
+                                            int(self.tokenize([""]).shape[1]), torch.get_num_threads(), native_bf16())
+        elif self.device.type == "cpu":  # bf16: converted weights (autocast would cast them on every call)
             self.model = copy.deepcopy(self.model).to(torch.bfloat16)
             self._input_dtype = torch.bfloat16
         else:

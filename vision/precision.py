@@ -5,7 +5,9 @@ image or text and about a third of it per image in batches (docs/BENCHMARKS.md),
 cosine of 0.9999 against fp32. ``auto`` uses bf16 only
 where the CPU computes it natively (elsewhere it is emulated and slower) and only after the model, as
 loaded, agrees with fp32 on fixed probe images and texts; otherwise it stays fp32 and says why in one
-log line. CUDA keeps its fp16 autocast; Apple's MPS stays fp32.
+log line. Where the optional OpenVINO runtime is installed, ``auto`` on a CPU tries it first (bf16 where
+native, f32 elsewhere), under the same check: it is faster still (vision/openvino_towers.py). CUDA keeps
+its fp16 autocast; Apple's MPS stays fp32.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from PIL import Image
 if TYPE_CHECKING:  # torch loads lazily: the index store imports this module's bound without needing torch
     import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "openvino", "fp16")
 # Lowest cosine between a probe's fp32 embedding and its embedding in the faster format. At 0.995 the
 # angle is under 5.8 degrees; bf16 ViT-B-32 stays under 1 degree.
 FIDELITY_BOUND = 0.995
@@ -46,6 +48,14 @@ def check_precision(requested: str, device: torch.device | None) -> str:
         raise PrecisionUnavailable(f"Unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}.")
     if name == "fp16" and device is not None and device.type != "cuda":
         raise PrecisionUnavailable("fp16 needs a CUDA GPU; on this device use auto, bf16 or fp32.")
+    if name == "openvino":
+        from vision.openvino_towers import openvino_available
+
+        if device is not None and device.type != "cpu":
+            raise PrecisionUnavailable("openvino runs on the CPU; on this device use auto or fp32.")
+        if not openvino_available():
+            raise PrecisionUnavailable("openvino is not installed: pip install 'shoplens[openvino]' (make install "
+                                       "does), or use auto, bf16 or fp32.")
     return name
 
 
