@@ -36,7 +36,10 @@ def fetch_linked_image(url: str, config: FetchConfig) -> bytes:
     if named is None:
         raise ApiError("image_url_not_an_image", "That page names no picture for sharing (no og:image or "
                                                  "twitter:image): open the picture itself and copy its address.")
-    image_url = urljoin(got.url, named)
+    try:
+        image_url = urljoin(got.url, named)
+    except ValueError:  # a malformed address in the page (e.g. an unclosed "[" of an IPv6 host)
+        raise ApiError("image_url_not_an_image", "The picture that page names has an address we cannot read.") from None
     _check_address_shape(image_url)
     picture = _get(image_url, config, "image/*")
     if not looks_like_image(picture.body):
@@ -73,7 +76,10 @@ class _MetaImages(HTMLParser):
 
 
 def _check_address_shape(url: str) -> None:
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # urllib refuses some malformed addresses outright ("http://[à" is an invalid IPv6 host)
+        raise ApiError("image_url_refused", "That is not a web address we can read.") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ApiError("image_url_refused", "Only web addresses (http:// or https://) can be searched by link.")
 

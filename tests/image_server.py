@@ -21,6 +21,7 @@ PAGES = {
     "/shop/no-image.html": "<!doctype html><html><head><title>Words only</title></head><body>hi</body></html>",
     "/shop/private-image.html": '<html><head><meta property="og:image" '
                                 'content="http://10.0.0.1/secret.jpg"></head></html>',
+    "/shop/malformed-image.html": '<html><head><meta property="og:image" content="http://[::1/x.jpg"></head></html>',
 }
 
 
