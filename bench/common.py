@@ -64,6 +64,16 @@ def clustered_unit_vectors(count: int, dim: int = 512, seed: int = 0, intrinsic:
     return out
 
 
+def memory_kb() -> dict[str, int]:
+    """This process's memory from ``/proc/self/smaps_rollup`` (Rss, Pss, Anonymous... in kB)."""
+    fields = {}
+    for line in open("/proc/self/smaps_rollup"):
+        parts = line.split()
+        if len(parts) >= 3 and parts[-1] == "kB":
+            fields[parts[0].rstrip(":")] = int(parts[1])
+    return fields
+
+
 def percentile_ms(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000, q))
 

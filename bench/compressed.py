@@ -10,6 +10,9 @@ catalog (one price in a hundred), which must still return exactly k results.
                                          [--keep DIR]
 
 ``--keep DIR`` builds each size once into DIR/<size> and reuses it on later runs (a 5M build takes ~15 min).
+``--workers N`` then opens the version in N fresh processes at once, as gunicorn workers do, each serving
+100 searches and 50 filtered ones, and reports each one's open time and private memory, and the proportional
+set size (PSS, from ``/proc/PID/smaps_rollup``) of all of them together.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import argparse
 import gc
 import json
 import logging
+import multiprocessing
+import statistics
 import tempfile
 import time
 from contextlib import contextmanager
@@ -26,7 +31,7 @@ from typing import Iterator
 
 import faiss
 import numpy as np
-from common import clustered_unit_vectors, machine, percentile_ms  # noqa: E402
+from common import clustered_unit_vectors, machine, memory_kb, percentile_ms  # noqa: E402
 
 from indexer.records import Manifest, Product, VectorStoreConfig
 from indexer.stores.backends import VectorStores
@@ -68,6 +73,43 @@ def build(root: Path, vectors: np.ndarray, config: VectorStoreConfig) -> tuple[f
     return time.perf_counter() - tick, manifest
 
 
+def serve_like_a_worker(root: str, queue, ready, hold) -> None:
+    """Open the version, search as a worker does; report memory once every worker has done the same."""
+    before = memory_kb()
+    tick = time.perf_counter()
+    store = IndexStore.open(Path(root))
+    opened = time.perf_counter() - tick
+    queries = np.random.default_rng(11).normal(size=(150, 512)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    for query in queries[:100]:
+        store.search(query, 10)
+    for query in queries[100:]:
+        assert len(store.search(query, 10, SearchFilters(min_price=FILTER_PRICE, max_price=FILTER_PRICE))) == 10
+    ready.wait(600)  # every worker has mapped the files: shared pages now count as shared
+    after = memory_kb()
+    queue.put({"open_s": opened, "private_mb": (after["Anonymous"] - before["Anonymous"]) / 1024,
+               "pss_mb": (after["Pss"] - before["Pss"]) / 1024})
+    hold.wait(600)
+
+
+def workers_table(root: Path, workers: int) -> None:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter, like a gunicorn worker's
+    queue, ready, hold = context.Queue(), context.Barrier(workers), context.Event()
+    processes = [context.Process(target=serve_like_a_worker, args=(str(root), queue, ready, hold))
+                 for _ in range(workers)]
+    for process in processes:
+        process.start()
+    reports = [queue.get(timeout=1200) for _ in processes]
+    hold.set()
+    for process in processes:
+        process.join()
+    print(f"\n| workers | open p50 (s) | open max (s) | private per worker, max (MB) | PSS of all (MB) |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| {workers} | {statistics.median(r['open_s'] for r in reports):.2f} | "
+          f"{max(r['open_s'] for r in reports):.2f} | {max(r['private_mb'] for r in reports):.0f} | "
+          f"{sum(r['pss_mb'] for r in reports):.0f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 5_000_000])
@@ -75,6 +117,7 @@ def main() -> None:
     parser.add_argument("--factory", default="", help="FAISS factory string instead of the size-based choice")
     parser.add_argument("--dir", default=None, help="where to write the versions (needs 2.1 GB per million)")
     parser.add_argument("--keep", type=Path, default=None, help="build into KEEP/<size> once, reuse it later")
+    parser.add_argument("--workers", type=int, default=0, help="then open it in this many worker processes")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="  %(levelname)s %(name)s: %(message)s")
     logging.getLogger("indexer").setLevel(logging.INFO)  # training, tuning steps
@@ -128,6 +171,8 @@ def main() -> None:
                                                ("nprobe", "rerank_depth", "tuned_recall")}), flush=True)
             del store
             gc.collect()
+            if args.workers:
+                workers_table(root, args.workers)
 
 
 if __name__ == "__main__":

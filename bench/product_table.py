@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from common import machine  # noqa: E402
+from common import machine, memory_kb  # noqa: E402
 
 from indexer.records import Product
 from indexer.stores.filters import SearchFilters
@@ -90,15 +90,6 @@ def write_legacy(folder: Path, count: int) -> Path:
                     record["product_type"] = record["finish"] = None
                     handle.write(json.dumps(record) + "\n")
     return folder
-
-
-def memory_kb() -> dict[str, int]:
-    fields = {}
-    for line in open("/proc/self/smaps_rollup"):
-        parts = line.split()
-        if len(parts) >= 3 and parts[-1] == "kB":
-            fields[parts[0].rstrip(":")] = int(parts[1])
-    return fields
 
 
 def worker(folder: str, legacy: bool, queue, ready, hold) -> None:

@@ -329,7 +329,9 @@ def build_index(vectors: np.ndarray, ids: np.ndarray, factory: str) -> faiss.Ind
         tick = time.perf_counter()
         base.train(vectors[sample])
         log.info("Trained %s on %d vectors in %.1f s", factory, len(sample), time.perf_counter() - tick)
-    index = faiss.IndexIDMap2(base)
+    # IDMap, not IDMap2: searches run inside the map (rows, not ids), and IDMap2's reverse hash map, rebuilt by
+    # every process that reads the file, took 200 MB per worker at 5M vectors (docs/BENCHMARKS.md).
+    index = faiss.IndexIDMap(base)
     ids = ids.astype(np.int64)
     with tqdm(total=len(vectors), unit="vec", desc="Building index", disable=None, leave=False) as bar:
         for start in range(0, len(vectors), ADD_CHUNK):
