@@ -6,7 +6,7 @@ The request and response validation of the API contract is timed on its own (tar
 request), and ``--baseline REF`` also serves the same index from an earlier commit (a git worktree),
 alternating requests between the two servers so both see the same machine noise.
 
-    .venv/bin/python bench/serve.py [--requests 60] [--baseline 1803ca1]
+    .venv/bin/python bench/serve.py [--requests 60] [--baseline 1803ca1] [--precision auto]
 """
 
 from __future__ import annotations
@@ -57,10 +57,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "shoplens-bench"))
     parser.add_argument("--baseline", default="", help="a git commit to serve side by side (before a change)")
+    parser.add_argument("--precision", default="auto", help="the model's precision, in process and in the server")
     args = parser.parse_args()
     work = Path(args.work_dir)
     checkpoint = random_checkpoint(work)
-    embedder = Embedder(EmbedderConfig(model="ViT-B-32", pretrained=str(checkpoint), device="cpu", batch_size=32))
+    embedder = Embedder(EmbedderConfig(model="ViT-B-32", pretrained=str(checkpoint), device="cpu", batch_size=32,
+                                       precision=args.precision))
+    precision = embedder.precision.name
     catalog_dir = work / "serve-catalog"
     (catalog_dir / "images").mkdir(parents=True, exist_ok=True)
     lines = ["id,title,image"]
@@ -84,7 +87,8 @@ def main() -> None:
     del embedder
 
     body, content_type = multipart(upload)
-    server_args = ("--index", str(index), "--workers", "1", "--threads", "4", "--reload-interval", "0")
+    server_args = ("--index", str(index), "--workers", "1", "--threads", "4", "--reload-interval", "0",
+                   "--precision", args.precision)
     with contextlib.ExitStack() as stack:
         servers = {"this checkout": stack.enter_context(running_server(*server_args))}
         if args.baseline:
@@ -101,7 +105,8 @@ def main() -> None:
         results = json.loads(urllib.request.urlopen(servers["this checkout"] + "/api/v1/search?q=dress&k=20").read())
     validation = validation_times(upload, results, args.requests * 10)
     p50_encode = percentile_ms(encode, 50)
-    print(f"# {machine()}; upload 1280x960 JPEG ({len(upload) // 1024} KB), k=20, {args.requests} requests")
+    print(f"# {machine()}; upload 1280x960 JPEG ({len(upload) // 1024} KB), k=20, {args.requests} requests, "
+          f"precision {precision}")
     print("| measure | p50 (ms) | p99 (ms) |")
     print("| --- | --- | --- |")
     print(f"| model encode_image (same image) | {p50_encode:.1f} | {percentile_ms(encode, 99):.1f} |")

@@ -55,7 +55,8 @@ class OpenVinoTowers:
                                                      check_trace=False), input=[(-1, 3, height, width)])
             text = ov.convert_model(torch.jit.trace(_TextTower(model), torch.zeros(1, context_length, dtype=torch.long),
                                                     check_trace=False), input=[((-1, context_length), ov.Type.i64)])
-        config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32", "PERFORMANCE_HINT": "LATENCY",
+        # No PERFORMANCE_HINT: LATENCY cut batch-32 throughput from ~48 to ~30 images/s for no gain on one image.
+        config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
                   "INFERENCE_NUM_THREADS": int(threads)}  # the same threads rule as torch's (README)
         core = ov.Core()
         self._image, self._text = core.compile_model(image, "CPU", config), core.compile_model(text, "CPU", config)
