@@ -74,6 +74,24 @@ def memory_kb() -> dict[str, int]:
     return fields
 
 
+def in_worker_processes(target, args: tuple, workers: int) -> list[dict]:
+    """Run ``target(*args, queue, ready, hold)`` in ``workers`` fresh interpreters at once, like gunicorn's
+    workers: each puts its report on ``queue`` after ``ready`` (a barrier: all of them have opened what they
+    share) and stays alive until every report is in, so shared pages count as shared."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue, ready, hold = context.Queue(), context.Barrier(workers), context.Event()
+    processes = [context.Process(target=target, args=(*args, queue, ready, hold)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    reports = [queue.get(timeout=1200) for _ in processes]
+    hold.set()
+    for process in processes:
+        process.join(60)
+    return reports
+
+
 def percentile_ms(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples) * 1000, q))
 

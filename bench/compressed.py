@@ -21,7 +21,6 @@ import argparse
 import gc
 import json
 import logging
-import multiprocessing
 import statistics
 import tempfile
 import time
@@ -31,7 +30,7 @@ from typing import Iterator
 
 import faiss
 import numpy as np
-from common import clustered_unit_vectors, machine, memory_kb, percentile_ms  # noqa: E402
+from common import clustered_unit_vectors, in_worker_processes, machine, memory_kb, percentile_ms  # noqa: E402
 
 from indexer.records import Manifest, Product, VectorStoreConfig
 from indexer.stores.backends import VectorStores
@@ -93,17 +92,8 @@ def serve_like_a_worker(root: str, queue, ready, hold) -> None:
 
 
 def workers_table(root: Path, workers: int) -> None:
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter, like a gunicorn worker's
-    queue, ready, hold = context.Queue(), context.Barrier(workers), context.Event()
-    processes = [context.Process(target=serve_like_a_worker, args=(str(root), queue, ready, hold))
-                 for _ in range(workers)]
-    for process in processes:
-        process.start()
-    reports = [queue.get(timeout=1200) for _ in processes]
-    hold.set()
-    for process in processes:
-        process.join()
-    print(f"\n| workers | open p50 (s) | open max (s) | private per worker, max (MB) | PSS of all (MB) |")
+    reports = in_worker_processes(serve_like_a_worker, (str(root),), workers)
+    print("\n| workers | open p50 (s) | open max (s) | private per worker, max (MB) | PSS of all (MB) |")
     print("| --- | --- | --- | --- | --- |")
     print(f"| {workers} | {statistics.median(r['open_s'] for r in reports):.2f} | "
           f"{max(r['open_s'] for r in reports):.2f} | {max(r['private_mb'] for r in reports):.0f} | "

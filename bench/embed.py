@@ -95,7 +95,8 @@ def measure_path(config: EmbedderConfig, precision: str, seconds: float) -> tupl
             return (features / features.norm(dim=-1, keepdim=True)).numpy()
 
         vectors = np.concatenate([encode(batch), np.full((1, embedder.dim), np.nan, np.float32)])
-        return 1000 / rate(lambda: encode(one), 1, seconds), rate(lambda: encode(batch), 32, seconds), float("nan"), vectors
+        return (1000 / rate(lambda: encode(one), 1, seconds), rate(lambda: encode(batch), 32, seconds), float("nan"),
+                vectors)
     vectors = np.concatenate([embedder.encode_images(images), embedder.encode_texts(texts)])
     return (1000 / rate(lambda: embedder.encode_pixels(one), 1, seconds),
             rate(lambda: embedder.encode_pixels(batch), 32, seconds),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import statistics
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from common import machine, memory_kb  # noqa: E402
+from common import in_worker_processes, machine, memory_kb  # noqa: E402
 
 from indexer.records import Product
 from indexer.stores.filters import SearchFilters
@@ -158,17 +157,7 @@ class LegacyProducts:
 
 
 def measure(folder: Path, workers: int, legacy: bool = False) -> list[dict]:
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter, like a gunicorn worker's
-    queue, ready, hold = context.Queue(), context.Barrier(workers), context.Event()
-    processes = [context.Process(target=worker, args=(str(folder), legacy, queue, ready, hold))
-                 for _ in range(workers)]
-    for process in processes:
-        process.start()
-    results = [queue.get(timeout=1200) for _ in processes]
-    hold.set()
-    for process in processes:
-        process.join(60)
-    return results
+    return in_worker_processes(worker, (str(folder), legacy), workers)
 
 
 def main() -> None:

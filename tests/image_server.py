@@ -12,7 +12,6 @@ from typing import Iterator
 
 from tests.conftest import encode, product_image
 
-
 # Pages that name their picture the ways link previews read it (https://ogp.me/, X summary cards).
 PAGES = {
     "/shop/og.html": '<!doctype html><html><head><title>A dress</title>'

@@ -19,8 +19,8 @@ from app.settings import Settings
 from indexer.runner import IndexJob, run_index
 from indexer.stores.versions import read_current
 from tests.conftest import gradient_image, make_settings, write_catalog
-from vision.embedder import Embedder
 from vision import openvino_towers as vision_openvino
+from vision.embedder import Embedder
 from vision.openvino_towers import openvino_available
 from vision.precision import FIDELITY_BOUND, PrecisionUnavailable, combined_fidelity
 

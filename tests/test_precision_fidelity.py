@@ -6,7 +6,6 @@ formats, so one model here has them put in (without changing what it computes)."
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
