@@ -21,22 +21,15 @@ def openvino_available() -> bool:
     return find_spec("openvino") is not None
 
 
-class _ImageTower(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module):
+class _Tower(torch.nn.Module):
+    """One of open_clip's encoders (``encode_image`` or ``encode_text``) as a module's forward, for tracing."""
+
+    def __init__(self, model: torch.nn.Module, encoder: str):
         super().__init__()
-        self.model = model
+        self.model, self.encoder = model, encoder
 
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_image(pixels)
-
-
-class _TextTower(torch.nn.Module):
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_text(tokens)
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.encoder)(inputs)
 
 
 class OpenVinoTowers:
@@ -51,9 +44,10 @@ class OpenVinoTowers:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about Python control flow open_clip does not take
             # check_trace=False: re-running the trace to compare fails on open_clip for harmless reasons
-            image = ov.convert_model(torch.jit.trace(_ImageTower(model), torch.zeros(1, 3, height, width),
+            image = ov.convert_model(torch.jit.trace(_Tower(model, "encode_image"), torch.zeros(1, 3, height, width),
                                                      check_trace=False), input=[(-1, 3, height, width)])
-            text = ov.convert_model(torch.jit.trace(_TextTower(model), torch.zeros(1, context_length, dtype=torch.long),
+            text = ov.convert_model(torch.jit.trace(_Tower(model, "encode_text"),
+                                                    torch.zeros(1, context_length, dtype=torch.long),
                                                     check_trace=False), input=[((-1, context_length), ov.Type.i64)])
         # No PERFORMANCE_HINT: LATENCY cut batch-32 throughput from ~48 to ~30 images/s for no gain on one image.
         config = {"INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
@@ -63,11 +57,12 @@ class OpenVinoTowers:
         self._lock = threading.Lock()  # a compiled model's call uses one inference request: one caller at a time
 
     def encode_image(self, pixels: torch.Tensor) -> torch.Tensor:
-        with self._lock:
-            features = self._image(np.ascontiguousarray(pixels.float().numpy()))[0]
-            return torch.from_numpy(np.array(features, np.float32))  # a copy: the request reuses its buffer
+        return self._run(self._image, pixels.float())
 
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self._run(self._text, tokens.long())
+
+    def _run(self, compiled, inputs: torch.Tensor) -> torch.Tensor:
         with self._lock:
-            features = self._text(np.ascontiguousarray(tokens.long().numpy()))[0]
-            return torch.from_numpy(np.array(features, np.float32))
+            features = compiled(np.ascontiguousarray(inputs.numpy()))[0]
+            return torch.from_numpy(np.array(features, np.float32))  # a copy: the request reuses its buffer
