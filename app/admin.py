@@ -86,6 +86,8 @@ def status():
 def skipped_rows(version: str, query: SkippedQuery):
     """Skipped catalog rows of a kept version
 
+    Rows with ``image`` set are extra images left out of a product that was indexed.
+
     JSON rows, or with ``format=csv`` a CSV download. 404 not_found for a version that is not kept.
     """
     path = _version_dir(version) / "skipped.jsonl"
@@ -93,7 +95,8 @@ def skipped_rows(version: str, query: SkippedQuery):
         if path.exists() else []
     if query.format == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=["line", "product_id", "reason", "message"], extrasaction="ignore")
+        writer = csv.DictWriter(buffer, fieldnames=["line", "product_id", "image", "reason", "message"],
+                                extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
         return Response(buffer.getvalue(), mimetype="text/csv",
@@ -159,6 +162,6 @@ def _version_dir(version: str) -> Path:
 
 def _version_json(root: Path, name: str, live: str) -> dict:
     manifest = Manifest.read(root / name / "manifest.json")
-    return {"version": name, "live": name == live, "count": manifest.count, "model": manifest.model_id,
-            "index_type": manifest.index_type, "created": manifest.created, "catalog": manifest.catalog,
-            "skipped": manifest.skipped}
+    return {"version": name, "live": name == live, "count": manifest.count, "images": manifest.vector_count,
+            "model": manifest.model_id, "index_type": manifest.index_type, "created": manifest.created,
+            "catalog": manifest.catalog, "skipped": manifest.skipped, "skipped_images": manifest.skipped_images}

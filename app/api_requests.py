@@ -32,6 +32,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.api_spec import api_error
 from app.errors import ApiError
+from indexer.sources.catalog import MAX_EXTRA_IMAGES
 from indexer.stores.filters import SearchFilters
 from indexer.stores.recommend import DEFAULT_DIVERSITY
 from indexer.values import NO, YES, parse_yes_no
@@ -331,6 +332,8 @@ class ShadeMatchQuery(Parameters):
 
 class ThumbnailQuery(Parameters):
     size: ThumbnailSize = Field(ThumbnailSize.S384, description="Longest side in pixels.")
+    image: int = Field(0, ge=0, le=MAX_EXTRA_IMAGES, description=(
+        "Which of the product's photos: 0 its main image, n its n-th extra image (as in matched_image_url)."))
 
 
 class SkippedQuery(Parameters):

@@ -55,8 +55,16 @@ class Product(Response):
     image_url: str = Field(description="Thumbnail served by this app (/catalog/images/{id}).")
 
 
+class ProductDetail(Product):
+    image_urls: list[str] = Field(description="Every photo of the product (main image first), as thumbnails.")
+
+
 class ScoredProduct(Product):
-    score: float = Field(description="Cosine similarity to the query, -1..1; higher is closer.")
+    score: float = Field(description="Cosine similarity to the query (of the product's best-matching photo), "
+                                     "-1..1; higher is closer.")
+    matched_image_url: str = Field(description=(
+        "The product photo that matched best (on-model, detail...): show it next to the result; equals "
+        "image_url when the main image matched best."))
 
 
 class LookItem(Response):
@@ -148,12 +156,14 @@ class ReloadOutcome(Response):
 class VersionInfo(Response):
     version: str
     live: bool
-    count: int
+    count: int = Field(description="Products.")
+    images: int = Field(description="Photos indexed (one vector each): main and extra images.")
     model: str
     index_type: str
     created: str
     catalog: str
-    skipped: dict[str, int]
+    skipped: dict[str, int] = Field(description="Skipped rows by reason.")
+    skipped_images: dict[str, int] = Field(description="Extra images left out of indexed products, by reason.")
 
 
 class ConsoleStatus(Response):
@@ -170,6 +180,7 @@ class SkippedRow(BaseModel):
     reason: str
     message: str
     product_id: str = ""
+    image: str = Field("", description="Set for an extra image left out of a product that was indexed.")
 
 
 class SkippedRows(Response):

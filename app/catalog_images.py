@@ -26,17 +26,20 @@ bp = Blueprint("catalog", __name__, url_prefix="/catalog")
 def product_image(product_id: str, query: ThumbnailQuery):
     """Product thumbnail
 
-    The product's catalog image as a JPEG whose longest side is ``size``, cached by ETag.
+    The product's catalog image (or, with ``image``, another of its photos) as a JPEG whose longest side is
+    ``size``, cached by ETag.
     """
     size = int(query.size)
-    product = resources().store.get(product_id)
+    path = resources().store.image_path(product_id, query.image)
+    if path is None:
+        raise ApiError("not_found", f"Product {product_id!r} has no image {query.image}.")
     try:
-        stat_key = _stat_key(product.image)
-        body = _thumbnail(product.image, stat_key, size)
+        stat_key = _stat_key(path)
+        body = _thumbnail(path, stat_key, size)
     except (OSError, ImageError):
         raise ApiError("not_found", f"The image of product {product_id!r} is not available.") from None
     response = Response(body, mimetype="image/jpeg")
-    response.set_etag(hashlib.sha1(f"{product.image}|{stat_key}|{size}".encode()).hexdigest())
+    response.set_etag(hashlib.sha1(f"{path}|{stat_key}|{size}".encode()).hexdigest())
     response.cache_control.public = True
     response.cache_control.max_age = 3600
     return response.make_conditional(request)

@@ -83,10 +83,18 @@ def search_by_text(query: TextSearch):
 
 
 @bp.get("/products/<path:product_id>")
-@api.validate(resp=ApiResponses(out.Product, "unknown_product", *LOADING), tags=["products"], operation_id="getProduct")
+@api.validate(resp=ApiResponses(out.ProductDetail, "unknown_product", *LOADING), tags=["products"],
+              operation_id="getProduct")
 def get_product(product_id: str):
-    """One product"""
-    return jsonify(product_json(resources().store.get(product_id)))
+    """One product
+
+    With ``image_urls``: every photo of it, its main image first.
+    """
+    store = resources().store
+    product = product_json(store.get(product_id))
+    extra = [url_for("catalog.product_image", product_id=product_id, image=number)
+             for number in range(1, store.image_count(product_id))]
+    return jsonify(dict(product, image_urls=[product["image_url"], *extra]))
 
 
 @bp.get("/products/<path:product_id>/similar")
@@ -193,7 +201,14 @@ def _results_body(hits: list[SearchHit], started: float) -> dict:
 
 
 def _scored(hit: SearchHit) -> dict:
-    return dict(product_json(hit.product), score=round(hit.score, 6))
+    return dict(product_json(hit.product), score=round(hit.score, 6), matched_image_url=matched_image_url(hit))
+
+
+def matched_image_url(hit: SearchHit) -> str:
+    """The product photo that matched the query best: the one a results page should show."""
+    if hit.image == 0:
+        return url_for("catalog.product_image", product_id=hit.product.id)
+    return url_for("catalog.product_image", product_id=hit.product.id, image=hit.image)
 
 
 def product_json(product: Product) -> dict:

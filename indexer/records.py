@@ -15,14 +15,18 @@ from typing import Any
 from vision.images import ImageLimits
 from vision.looks import Finish, ProductType
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: one vector per image (images.arrow); 1 is read as one image per product
 VECTOR_STORE_KINDS = ("faiss", "milvus")
 ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True, slots=True)  # slots: a server holds millions of these, a __dict__ each doubled that
 class Product:
-    """One sellable item; ``image`` is a checked absolute path, or an http(s) URL until it is fetched."""
+    """One sellable item; ``image`` is a checked absolute path, or an http(s) URL until it is fetched.
+
+    ``images`` are its other photos (on-model, detail, swatch), checked the same way; a version keeps them
+    beside the products (``indexer.stores.image_rows``), so a product read back from a version has none.
+    """
 
     id: str
     title: str
@@ -37,6 +41,7 @@ class Product:
     product_type: ProductType | None = None
     shade_hex: str = ""
     finish: Finish | None = None
+    images: tuple[str, ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -49,6 +54,7 @@ class Product:
         known = {name: record.get(name) for name in cls.__dataclass_fields__ if name in record}
         known["product_type"] = ProductType(known["product_type"]) if known.get("product_type") else None
         known["finish"] = Finish(known["finish"]) if known.get("finish") else None
+        known["images"] = tuple(known.get("images") or ())
         for name in ("category", "brand", "currency"):  # few distinct values over millions of products
             if isinstance(known.get(name), str):
                 known[name] = sys.intern(known[name])
@@ -57,10 +63,13 @@ class Product:
 
 @dataclass(frozen=True)
 class SkippedRow:
+    """A row left out of the version, or (``image`` set) one extra image of a product that was kept."""
+
     line: int
     reason: str
     message: str
     product_id: str = ""
+    image: str = ""
 
 
 @dataclass
@@ -72,7 +81,7 @@ class Manifest:
     model: str
     pretrained: str
     dim: int
-    count: int
+    count: int                      # products
     index_type: str
     catalog: str
     catalog_checksum: str
@@ -86,7 +95,13 @@ class Manifest:
     collection: str = ""            # Milvus collection holding this version's vectors
     precision: str = "fp32"         # the number format the vectors were made in (vision.precision)
     precision_fidelity: float = 1.0  # its lowest cosine to fp32 on the probe inputs when indexing began
+    images: int = 0                 # vectors, one per image (0: one per product, versions before extra images)
+    skipped_images: dict[str, int] = field(default_factory=dict)  # extra images left out, by reason
     format: int = MANIFEST_VERSION
+
+    @property
+    def vector_count(self) -> int:
+        return self.images or self.count
 
     @classmethod
     def read(cls, path: Path) -> "Manifest":

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from indexer.embedding.cache import EmbeddingCache
 from indexer.embedding.local_engine import EmbedOutcome, ProgressCallback, embed_products
+from indexer.photos import one_per_image, regroup
 from indexer.records import IndexJob, Manifest, SkippedRow
 from indexer.sources.catalog import CatalogError, read_catalog
 from indexer.sources.fetch import FetchConfig, Fetcher, FetchError
@@ -39,10 +40,20 @@ class IndexReport:
     downloaded: int = 0
     not_modified: int = 0
     vector_store: str = "faiss"
+    images: int = 0  # photos indexed, main and extra
+
+    @property
+    def skipped_rows(self) -> list[SkippedRow]:
+        return [row for row in self.skipped if not row.image]
+
+    @property
+    def skipped_images(self) -> list[SkippedRow]:
+        """Extra images left out of products that were indexed."""
+        return [row for row in self.skipped if row.image]
 
     @property
     def skipped_by_reason(self) -> dict[str, int]:
-        return dict(Counter(row.reason for row in self.skipped).most_common())
+        return dict(Counter(row.reason for row in self.skipped_rows).most_common())
 
     @property
     def images_per_second(self) -> float:
@@ -50,14 +61,18 @@ class IndexReport:
 
     def summary(self) -> str:
         lines = [
-            f"Index version {self.version} is live: {self.products} products ({self.index_type}"
-            f"{' in Milvus' if self.vector_store == 'milvus' else ''}).",
+            f"Index version {self.version} is live: {self.products} products"
+            + (f" with {self.images} images" if self.images > self.products else "")
+            + f" ({self.index_type}{' in Milvus' if self.vector_store == 'milvus' else ''}).",
             f"  embedded {self.embedded} images, reused {self.reused} from the cache"
             + (f", {self.images_per_second:.1f} images/s" if self.embedded else ""),
             *([f"  downloaded {self.downloaded} images, {self.not_modified} unchanged since the last run"]
               if self.downloaded or self.not_modified else []),
-            f"  skipped {len(self.skipped)} rows" + "".join(
+            f"  skipped {len(self.skipped_rows)} rows" + "".join(
                 f"\n    {reason}: {count}" for reason, count in self.skipped_by_reason.items()),
+            *([f"  left out {len(self.skipped_images)} extra images of indexed products" + "".join(
+                f"\n    {reason}: {count}" for reason, count in Counter(
+                    row.reason for row in self.skipped_images).most_common())] if self.skipped_images else []),
             f"  took {self.seconds:.1f} s",
         ]
         return "\n".join(lines)
@@ -77,28 +92,31 @@ def run_index(job: IndexJob, embedder: Embedder, on_progress: ProgressCallback |
                                       max_bytes=job.limits.max_bytes))
         source = local_catalog(job, fetcher)
         catalog = read_catalog(source, allow_outside_images=job.allow_outside_images, fmt=job.catalog_format)
-        catalog.products, fetch_skipped = fetcher.localize(catalog.products)
-        catalog.skipped += fetch_skipped
-        log.info("Read %d products from %s (%d rows skipped)", len(catalog.products), job.catalog,
-                 len(catalog.skipped))
-        outcome = _embed(job, catalog.products, embedder, on_progress)
-        skipped = sorted(catalog.skipped + outcome.skipped, key=lambda row: row.line)
-        if not outcome.products:
+        images, fetch_skipped = fetcher.localize(one_per_image(catalog.products))
+        log.info("Read %d products with %d images from %s (%d rows skipped)", len(catalog.products), len(images),
+                 job.catalog, len(catalog.skipped))
+        outcome = _embed(job, images, embedder, on_progress)
+        photos = regroup(catalog.products, outcome.products, outcome.vectors,
+                         catalog.skipped + fetch_skipped + outcome.skipped, embedder.dim)
+        skipped = photos.skipped
+        if not photos.products:
             raise NothingToIndex(f"No valid product in {job.catalog} ({len(skipped)} rows skipped); "
                                  "the live index is unchanged.")
         manifest = Manifest(
             version="", model_id=embedder.model_id, model=embedder.model_source,
-            pretrained=embedder.weights_source, dim=embedder.dim, count=len(outcome.products),
+            pretrained=embedder.weights_source, dim=embedder.dim, count=len(photos.products),
             index_type="", catalog=str(job.catalog), catalog_checksum=catalog.checksum, created=now_iso(),
-            skipped=dict(Counter(row.reason for row in skipped)), precision=embedder.precision.name,
+            skipped=dict(Counter(row.reason for row in skipped if not row.image)), precision=embedder.precision.name,
             precision_fidelity=round(embedder.precision.fidelity, 6),
+            skipped_images=dict(Counter(row.reason for row in skipped if row.image)),
         )
         stores = VectorStores(job.vectors, job.out_dir)
         try:
-            path = write_version(job.out_dir, outcome.products, outcome.vectors, manifest, skipped, stores)
+            path = write_version(job.out_dir, photos.products, photos.vectors, manifest, skipped, stores)
         finally:
             stores.close()
-    return IndexReport(version=path.name, products=len(outcome.products), embedded=outcome.embedded,
+    return IndexReport(version=path.name, products=len(photos.products), images=photos.image_count,
+                       embedded=outcome.embedded,
                        reused=outcome.reused, index_type=manifest.index_type, vector_store=manifest.vector_store,
                        seconds=time.perf_counter() - started,
                        embed_seconds=outcome.embed_seconds, skipped=skipped,

@@ -39,9 +39,12 @@
   }
 
   function renderLive(live, model) {
-    const facts = [["console.version", live.version], ["console.products", live.count], ["console.model", model],
+    const total = (counts) => Object.values(counts || {}).reduce((a, b) => a + b, 0);
+    const facts = [["console.version", live.version], ["console.products", live.count],
+                   ["console.images", live.images ?? live.count], ["console.model", model],
                    ["console.index_type", live.index_type], ["console.built", when(live.created)],
-                   ["console.skipped_rows", Object.values(live.skipped || {}).reduce((a, b) => a + b, 0)]];
+                   ["console.skipped_rows", total(live.skipped)],
+                   ["console.skipped_images", total(live.skipped_images)]];
     $("live").replaceChildren(...facts.flatMap(([k, v]) => {
       const dt = document.createElement("dt"); dt.textContent = i18n.t(k);
       const dd = document.createElement("dd"); dd.textContent = String(v);
@@ -56,6 +59,7 @@
       row.dataset.version = version.version;
       cell(row, version.live ? i18n.t("console.live_mark", { version: version.version }) : version.version);
       cell(row, String(version.count));
+      cell(row, String(version.images ?? version.count));
       cell(row, version.index_type);
       cell(row, when(version.created));
       const actions = cell(row, "");
@@ -120,7 +124,7 @@
     const body = await (await api(`/api/v1/admin/versions/${encodeURIComponent(version)}/skipped`)).json();
     $("skipped").replaceChildren(...body.rows.map((item) => {
       const row = document.createElement("tr");
-      [item.line, item.product_id, item.reason, item.message].forEach((v) => cell(row, String(v ?? "")));
+      [item.line, item.product_id, item.image, item.reason, item.message].forEach((v) => cell(row, String(v ?? "")));
       return row;
     }));
   }

@@ -56,7 +56,9 @@ function productCard(product, { note = "", extraActions = [] } = {}) {
   const item = element("li", "card");
   item.dataset.productId = product.id;
   const image = document.createElement("img");
-  image.src = product.image_url + "?size=384";
+  // the photo that matched (on-model, detail...) when the search says which; the packshot otherwise
+  const photo = product.matched_image_url || product.image_url;
+  image.src = photo + (photo.includes("?") ? "&" : "?") + "size=384";
   image.alt = product.title;
   image.loading = "lazy";
   const body = element("div", "body");

@@ -105,7 +105,7 @@ def test_selective_filters_keep_recall_through_the_ivf_lists(compressed, share, 
     """A random filter (uncorrelated with the vectors: the hardest kind) through the bitmap selector."""
     monkeypatch.setattr(faiss_store, "IVF_SUBSET_EXACT_LIMIT", 50)
     store, vectors, _ = compressed
-    searcher = store.live.vectors
+    searcher = store.live.vectors.images  # the FAISS backend
     allowed = np.zeros(COUNT, bool)
     allowed[np.random.default_rng(5).permutation(COUNT)[:int(share * COUNT)]] = True
     rng = np.random.default_rng(98)
@@ -128,7 +128,7 @@ def test_similar_excludes_the_product_itself(compressed):
 
 def test_memory_mapped_lists_search_without_prefetch_threads(compressed):
     _, _, folder = compressed
-    searcher = IndexVersion(folder).vectors
+    searcher = IndexVersion(folder).vectors.images
     lists = faiss.downcast_InvertedLists(faiss.extract_index_ivf(searcher.index).invlists)
     assert isinstance(lists, faiss.OnDiskInvertedLists)  # read memory-mapped...
     assert lists.prefetch_nthread == 0  # ...without starting threads per query (0.04 ms -> 3 ms on 2 cores)
@@ -136,7 +136,7 @@ def test_memory_mapped_lists_search_without_prefetch_threads(compressed):
 
 def test_lists_to_probe_are_found_accurately(compressed):
     _, _, folder = compressed
-    searcher = IndexVersion(folder).vectors  # held: FAISS's sub-objects die with their index
+    searcher = IndexVersion(folder).vectors.images  # held: FAISS's sub-objects die with their index
     quantizer = faiss.downcast_index(faiss.extract_index_ivf(searcher.index).quantizer)
     assert quantizer.hnsw.efSearch == faiss_store.ANN_EF_SEARCH  # FAISS's 16 probed the wrong lists at 5M
 
@@ -147,7 +147,7 @@ def test_selective_filters_score_the_allowed_rows_own_codes(compressed, share, m
     monkeypatch.setattr(faiss_store, "IVF_SUBSET_EXACT_LIMIT", 50)
     monkeypatch.setattr(faiss_store, "SUBSET_ROW_COST", 0)  # always cheaper than the lists
     store, vectors, _ = compressed
-    searcher = store.live.vectors
+    searcher = store.live.vectors.images  # the FAISS backend
     monkeypatch.setattr(searcher, "_ann", lambda *args: pytest.fail("the lists were probed"))
     rng = np.random.default_rng(97)
     allowed = np.zeros(COUNT, bool)
@@ -167,7 +167,7 @@ def test_selective_filters_score_the_allowed_rows_own_codes(compressed, share, m
 
 def test_filter_codes_are_chosen_when_cheaper_than_the_lists(compressed):
     store, _, folder = compressed
-    searcher = store.live.vectors
+    searcher = store.live.vectors.images  # the FAISS backend
     assert (folder / faiss_store.FILTER_CODES_FILE).exists() and searcher.filter_codes is not None
     assert not searcher.filter_codes.codes.flags.owndata  # mapped, shared by the workers
     probed_share = min(1.0, searcher.filtered_nprobe(0.01) / searcher._ivf.nlist)
@@ -182,7 +182,7 @@ def test_versions_without_filter_codes_filter_through_the_lists(compressed, tmp_
     shutil.copytree(folder, older, ignore=shutil.ignore_patterns(faiss_store.FILTER_CODES_FILE,
                                                                   faiss_store.FILTER_PQ_FILE))
     version = IndexVersion(older)
-    assert version.vectors.filter_codes is None
+    assert version.vectors.images.filter_codes is None
     hits = version.search(vectors[3], 10, SearchFilters(category="shoes", brand="b3"))
     assert len(hits) == 10 and all(hit.product.category == "shoes" and hit.product.brand == "b3" for hit in hits)
 

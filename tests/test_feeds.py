@@ -77,6 +77,7 @@ def test_merchant_center_tsv(images):
     assert lipstick.in_stock and lipstick.brand == "Lumen" and lipstick.category == "Lipstick"
     assert lipstick.product_type.value == "lipstick" and lipstick.shade_hex == "#9B1B30"
     assert lipstick.url == "https://shop.example/p/1" and lipstick.image.endswith("lip.jpg")
+    assert [image.rsplit("/", 1)[-1] for image in lipstick.images] == ["lip-2.jpg"]  # additional_image_link
     dress = by_id["SKU-2"]
     assert dress.in_stock is False and dress.category == "Dresses" and dress.shade_hex == ""
     assert dress.product_type is None
@@ -93,6 +94,7 @@ def test_merchant_center_xml(images):
     assert set(products) == {"SKU-1", "SKU-2"}
     assert products["SKU-1"].price == 24.0 and products["SKU-1"].product_type.value == "lipstick"
     assert products["SKU-1"].in_stock and products["SKU-1"].title == "Velvet Lipstick Ruby"
+    assert [image.rsplit("/", 1)[-1] for image in products["SKU-1"].images] == ["lip-2.jpg"]
     assert products["SKU-2"].price == 49.0 and products["SKU-2"].in_stock is False
     assert products["SKU-2"].category == "Dresses"
 
@@ -109,6 +111,7 @@ def test_shopify_export_merges_variant_rows(images):
                                                                                    "Lipstick", 24.0)
     assert lipstick.in_stock and lipstick.product_type.value == "lipstick" and lipstick.image.endswith("lip.jpg")
     assert lipstick.line == 2
+    assert [image.rsplit("/", 1)[-1] for image in lipstick.images] == ["lip-2.jpg"]  # the Berry row's Image Src
     assert products["summer-dress"].in_stock is False  # every variant at 0
     assert products["tote"].price is None and products["tote"].in_stock
 

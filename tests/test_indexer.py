@@ -108,7 +108,7 @@ def test_ann_index_factory_override(tmp_path, embedder):
                            vectors=VectorStoreConfig(index_factory="HNSW16,Flat")), embedder)
     assert report.index_type == "HNSW16,Flat"
     store = IndexStore.open(tmp_path / "index")
-    assert not store.live.vectors.exact and len(store.search(store.live.vectors.vector(0), k=5)) == 5
+    assert not store.live.vectors.images.exact and len(store.search(store.live.vectors.vector(0), k=5)) == 5
 
 
 CRASHING_RUN = """

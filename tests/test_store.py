@@ -124,7 +124,7 @@ def ann_store(tmp_path_factory):
 
 def test_ann_recall_at_10_against_exact(ann_store):
     store, vectors = ann_store
-    assert not store.live.vectors.exact
+    assert not store.live.vectors.images.exact
     rng = np.random.default_rng(7)
     queries = vectors[rng.integers(0, len(vectors), 200)] + 0.3 * rng.normal(size=(200, DIM)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)

@@ -23,6 +23,7 @@ from indexer.values import parse_yes_no
 from vision.color import parse_hex, to_hex
 from vision.looks import Finish, ProductType
 
+MAX_EXTRA_IMAGES = 20  # Merchant Center allows 10; beyond 20 views of one product a search learns nothing new
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 # availability words some exports write instead of yes/no
 _AVAILABILITY = {"in stock": True, "in_stock": True, "out of stock": False, "out_of_stock": False}
@@ -76,7 +77,8 @@ def read_catalog(path: str | os.PathLike, *, allow_outside_images: bool = False,
         raise CatalogError(str(exc)) from exc
     for line, row in parsed:
         try:
-            product = parse_row(row, line, base, allow_outside_images=allow_outside_images)
+            product = parse_row(row, line, base, allow_outside_images=allow_outside_images,
+                                skipped_images=catalog.skipped)
         except RowError as exc:
             catalog.skipped.append(SkippedRow(line, exc.reason, str(exc), str(row.get("id") or "").strip()))
             continue
@@ -91,8 +93,9 @@ def read_catalog(path: str | os.PathLike, *, allow_outside_images: bool = False,
     return catalog
 
 
-def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_images: bool = False) -> Product:
-    """Validate one raw row.
+def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_images: bool = False,
+              skipped_images: list[SkippedRow] | None = None) -> Product:
+    """Validate one raw row; a bad extra image is left out and reported in ``skipped_images``, the product kept.
 
     :raise RowError: with a reason code and a message a merchandiser can act on.
     """
@@ -102,10 +105,29 @@ def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_image
     for required in ("id", "title", "image"):
         if not text.get(required):
             raise RowError(f"missing_{required}", f"line {line}: the {required!r} column is empty or missing")
+    image = str(_image_path(text["image"], base, line, allow_outside_images))
+    extras: list[str] = []
+    for value in _image_list(row.get("additional_images")):
+        try:
+            extra = str(_image_path(value, base, line, allow_outside_images))
+        except RowError as exc:
+            if skipped_images is not None:
+                skipped_images.append(SkippedRow(line, exc.reason, f"{exc}; the product is kept without it",
+                                                 text["id"], value))
+            continue
+        if extra == image or extra in extras:
+            continue
+        if len(extras) == MAX_EXTRA_IMAGES:
+            if skipped_images is not None:
+                skipped_images.append(SkippedRow(line, "too_many_images", f"line {line}: image {value!r}: more than "
+                                                 f"{MAX_EXTRA_IMAGES} extra images; the rest are left out",
+                                                 text["id"], value))
+            continue
+        extras.append(extra)
     return Product(
         id=text["id"],
         title=text["title"],
-        image=str(_image_path(text["image"], base, line, allow_outside_images)),
+        image=image,
         line=line,
         category=text.get("category", ""),
         brand=text.get("brand", ""),
@@ -116,7 +138,16 @@ def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_image
         product_type=_choice(ProductType, text.get("product_type", ""), "product_type", line),
         shade_hex=_shade(text.get("shade_hex", ""), line),
         finish=_choice(Finish, text.get("finish", ""), "finish", line),
+        images=tuple(extras),
     )
+
+
+def _image_list(value: Any) -> list[str]:
+    """Extra images: a JSON list (JSONL), or one text of paths/URLs separated by ``|`` (CSV)."""
+    if value is None:
+        return []
+    items = value if isinstance(value, (list, tuple)) else str(value).split("|")
+    return [text for text in (_text(item) for item in items) if text]
 
 
 def _image_path(value: str, base: Path, line: int, allow_outside: bool) -> Path | str:
@@ -207,10 +238,22 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _folder_rows(folder: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Every image is a product, except the images inside a folder named like an image beside it
+    (``dress.jpg`` + ``dress/``): those are that product's other photos."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    for number, image in enumerate(files, start=1):
+    by_stem = {(image.parent, image.stem): image for image in files}
+    extras: dict[Path, list[str]] = {}
+    products = []
+    for image in files:
+        owner = by_stem.get((image.parent.parent, image.parent.name)) if image.parent != folder else None
+        if owner is None:
+            products.append(image)
+        else:
+            extras.setdefault(owner, []).append(image.relative_to(folder).as_posix())
+    for number, image in enumerate(products, start=1):
         relative = image.relative_to(folder).as_posix()
-        yield number, {"id": relative, "title": image.stem.replace("_", " ").replace("-", " "), "image": relative}
+        yield number, {"id": relative, "title": image.stem.replace("_", " ").replace("-", " "), "image": relative,
+                       "additional_images": extras.get(image, [])}
 
 
 def _checksum(source: Path) -> str:

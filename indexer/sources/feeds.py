@@ -16,6 +16,7 @@ from typing import Any, Iterator
 from vision.looks import ProductType
 
 GMC_NAMESPACE = "{http://base.google.com/ns/1.0}"
+GMC_MAX_ADDITIONAL_IMAGES = 10  # Merchant Center's limit for additional_image_link
 FORMATS = ("csv", "jsonl", "folder", "gmc", "shopify")
 _PRICE = re.compile(r"^\s*([0-9][0-9.,]*)\s*([A-Za-z]{3})?\s*$")
 _IN_STOCK = {"in stock", "in_stock", "instock", "available"}
@@ -56,13 +57,14 @@ def gmc_rows(path: Path) -> Rows:
         yield line, gmc_to_row(record)
 
 
-def gmc_to_row(record: dict[str, str]) -> dict[str, Any]:
+def gmc_to_row(record: dict[str, Any]) -> dict[str, Any]:
     price, currency = parse_money(record.get("sale_price") or record.get("price", ""))
     category = record.get("product_type") or record.get("google_product_category", "")
     return {
         "id": record.get("id", ""),
         "title": record.get("title", ""),
         "image": record.get("image_link", ""),
+        "additional_images": _additional_images(record.get("additional_image_link", "")),
         "url": record.get("link", ""),
         "price": price,
         "currency": currency,
@@ -72,6 +74,12 @@ def gmc_to_row(record: dict[str, str]) -> dict[str, Any]:
         "product_type": guess_product_type(category),
         "shade_hex": record.get("color", "") if record.get("color", "").startswith("#") else "",
     }
+
+
+def _additional_images(value: str | list[str]) -> list[str]:
+    """Merchant Center's extra images: repeated XML elements, or comma-separated URLs in a TSV cell."""
+    links = value if isinstance(value, list) else value.split(",")
+    return [link.strip() for link in links if link.strip()][:GMC_MAX_ADDITIONAL_IMAGES]
 
 
 def shopify_rows(path: Path) -> Rows:
@@ -91,9 +99,13 @@ def shopify_rows(path: Path) -> Rows:
                 "brand": row.get("vendor", ""), "category": row.get("type", ""),
                 "price": row.get("variant price", ""), "currency": "", "in_stock": "false",
                 "product_type": guess_product_type(" ".join([row.get("type", ""), row.get("tags", "")])),
-                "_stock_known": False,
+                "additional_images": [], "_stock_known": False,
             }
         product["image"] = product["image"] or row.get("image src", "")
+        for column in ("image src", "variant image"):  # every photo of the handle, the first is the main one
+            link = row.get(column, "").strip()
+            if link and link != product["image"] and link not in product["additional_images"]:
+                product["additional_images"].append(link)
         product["price"] = product["price"] or row.get("variant price", "")
         quantity = row.get("variant inventory qty", "").strip()
         if quantity:
@@ -130,17 +142,19 @@ def _gmc_tsv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     yield from csv_records(path, delimiter="\t")
 
 
-def _gmc_xml(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _gmc_xml(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         root = ElementTree.parse(path).getroot()
     except ElementTree.ParseError as exc:
         raise FeedError(f"{path} is not valid XML: {exc}") from exc
     items = root.iter("item") if root.find(".//item") is not None else root.iter("{http://www.w3.org/2005/Atom}entry")
     for number, item in enumerate(items, start=1):
-        record: dict[str, str] = {}
+        record: dict[str, Any] = {"additional_image_link": []}
         for child in item:
             name = child.tag.replace(GMC_NAMESPACE, "").split("}")[-1]
-            if name not in record:  # additional_image_link may repeat; the first wins
+            if name == "additional_image_link":  # repeated, one element per image
+                record[name].append((child.text or "").strip())
+            elif name not in record:
                 record[name] = (child.text or "").strip()
         record.setdefault("id", record.get("guid", ""))
         yield number, record

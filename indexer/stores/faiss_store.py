@@ -289,7 +289,7 @@ class FaissFiles:
             vectors = np.load(folder / "vectors.npy", mmap_mode="r")
         except (OSError, ValueError, RuntimeError) as exc:
             raise CorruptIndex(f"Index version {folder.name} cannot be loaded: {exc}") from exc
-        count, dim = manifest.count, manifest.dim
+        count, dim = manifest.vector_count, manifest.dim
         problems = []
         if vectors.shape != (count, dim):
             problems.append(f"vectors are {vectors.shape}, expected {(count, dim)}")

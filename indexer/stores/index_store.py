@@ -14,9 +14,10 @@ from typing import Mapping
 
 import numpy as np
 
-from indexer.records import Manifest, Product
+from indexer.records import MANIFEST_VERSION, Manifest, Product
 from indexer.stores.backends import VectorStores
 from indexer.stores.filters import SearchFilters
+from indexer.stores.image_rows import ImageRows, ImageRowsView, ProductVectors
 from indexer.stores.product_table import ProductTable
 from indexer.stores.recommend import Session, recommend
 from indexer.stores.vector_store import CorruptIndex, VectorIndex, VectorStoreError
@@ -40,11 +41,12 @@ class UnknownProduct(KeyError):
 class SearchHit:
     product: Product
     score: float
+    image: int = 0  # the product's photo that matched best: 0 its main image, n its n-th extra image
 
 
 @dataclass(frozen=True)
 class RecommendedHit(SearchHit):
-    because: str  # the session's positive id this product is closest to
+    because: str = ""  # the session's positive id this product is closest to
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,22 @@ class IndexVersion:
             self.manifest = Manifest.read(path / "manifest.json")
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise CorruptIndex(f"Index version {path.name} cannot be loaded: {exc}") from exc
+        if self.manifest.format > MANIFEST_VERSION:
+            raise CorruptIndex(f"Index version {path.name} was written by a newer shoplens (format "
+                               f"{self.manifest.format}, this one reads up to {MANIFEST_VERSION}); upgrade this server "
+                               "or re-index with this version.")
         self.products = ProductTable.open(path)
         if len(self.products) != self.manifest.count:
             raise CorruptIndex(f"Index version {path.name} is inconsistent: {len(self.products)} products but the "
                                f"manifest says {self.manifest.count}.")
+        self.images = ImageRows.open(path, self.manifest)
         stores = stores or VectorStores(index_dir=path.parent)
+        rows = ImageRowsView(self.products.filter_columns(), self.images)
         try:
-            self.vectors: VectorIndex = stores.get(self.manifest.vector_store).open(path, self.manifest, self.products)
+            image_vectors: VectorIndex = stores.get(self.manifest.vector_store).open(path, self.manifest, rows)
         except VectorStoreError as exc:
             raise CorruptIndex(f"Index version {path.name}: {exc}") from exc
+        self.vectors = ProductVectors(image_vectors, self.images)
 
     @property
     def name(self) -> str:
@@ -86,9 +95,19 @@ class IndexVersion:
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.manifest.dim:
             raise ValueError(f"Query has dimension {query.shape[0]}, the index {self.manifest.dim}.")
-        found = self.vectors.search(query, k, filters, exclude_row)
-        products = self.products.take(row for row, _ in found)
-        return [SearchHit(product, score) for product, (_, score) in zip(products, found)]
+        found = self.vectors.matches(query, k, filters, exclude_row)
+        products = self.products.take(match.row for match in found)
+        return [SearchHit(product, match.score, match.image) for product, match in zip(products, found)]
+
+    def similar(self, row: int, k: int, filters: SearchFilters = SearchFilters()) -> list[SearchHit]:
+        """Products closest to any photo of product ``row`` (never itself): each candidate scores its best pair of
+        photos, so an on-model shot finds other on-model shots even when the packshots differ."""
+        best: dict[str, SearchHit] = {}
+        for vector in self.vectors.image_vectors(row):
+            for hit in self.search(vector, k, filters, exclude_row=row):
+                if hit.product.id not in best or hit.score > best[hit.product.id].score:
+                    best[hit.product.id] = hit
+        return sorted(best.values(), key=lambda hit: -hit.score)[:k]
 
 
 class IndexStore:
@@ -126,13 +145,30 @@ class IndexStore:
             raise UnknownProduct(product_id)
         return live.products[row]
 
-    def similar(self, product_id: str, k: int, filters: SearchFilters = SearchFilters()) -> list[SearchHit]:
-        """Products closest to ``product_id``'s image, without the product itself.  :raise UnknownProduct:"""
+    def image_path(self, product_id: str, number: int = 0) -> str | None:
+        """The file of a product's photo (0: its main image), None when it has no such photo.
+        :raise UnknownProduct:"""
         live = self._live
         row = live.products.row_of(product_id)
         if row is None:
             raise UnknownProduct(product_id)
-        return live.search(live.vectors.vector(row), k, filters, exclude_row=row)
+        return live.products[row].image if number == 0 else live.images.path(row, number)
+
+    def image_count(self, product_id: str) -> int:
+        """:raise UnknownProduct:"""
+        live = self._live
+        row = live.products.row_of(product_id)
+        if row is None:
+            raise UnknownProduct(product_id)
+        return live.images.image_count(row)
+
+    def similar(self, product_id: str, k: int, filters: SearchFilters = SearchFilters()) -> list[SearchHit]:
+        """Products closest to ``product_id``'s images, without the product itself.  :raise UnknownProduct:"""
+        live = self._live
+        row = live.products.row_of(product_id)
+        if row is None:
+            raise UnknownProduct(product_id)
+        return live.similar(row, k, filters)
 
     def recommend(self, session: Session, k: int, filters: SearchFilters = SearchFilters()) -> Recommendations:
         """Products for a shopper's session (``indexer.stores.recommend``), never the session's own products.
@@ -151,7 +187,7 @@ class IndexStore:
             return Recommendations([], unknown)
         found = recommend(live.products, live.vectors, session, k, filters)
         products = live.products.take(item.row for item in found)
-        return Recommendations([RecommendedHit(product, item.score, item.because)
+        return Recommendations([RecommendedHit(product, item.score, because=item.because)
                                 for product, item in zip(products, found)], unknown)
 
     def reload(self, expected_dim: int | None = None, expected_model_id: str | None = None,

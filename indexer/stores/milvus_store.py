@@ -175,9 +175,9 @@ class MilvusStore:
             raise
         except Exception as exc:  # pymilvus raises its own and gRPC errors for an unreachable server
             raise CorruptIndex(f"Index version {folder.name}: Milvus at {self.uri} failed: {exc}") from exc
-        if count != manifest.count:
+        if count != manifest.vector_count:
             raise CorruptIndex(f"Index version {folder.name} is inconsistent: Milvus collection {name} holds "
-                               f"{count} vectors, the manifest says {manifest.count}.")
+                               f"{count} vectors, the manifest says {manifest.vector_count}.")
         return MilvusVectors(client, name, exact=manifest.index_type == "FLAT")
 
     def discard(self, manifest: "Manifest") -> None:

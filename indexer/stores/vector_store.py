@@ -27,9 +27,7 @@ class VectorStoreError(RuntimeError):
 
 
 class ProductRows(Protocol):
-    """What a backend may read of a version's products when it opens (``product_table.ProductTable``)."""
-
-    faiss_ids: np.ndarray
+    """What a backend may read of a version's rows when it opens (``image_rows.ImageRowsView``)."""
 
     def filter_columns(self) -> FilterColumns: ...
 
@@ -54,8 +52,8 @@ class VectorStore(Protocol):
 
     def write(self, staging: Path, manifest: "Manifest", products: Sequence[Product], ids: np.ndarray,
               vectors: np.ndarray) -> None:
-        """Store one version's vectors (files into ``staging``, or a new collection) and record in the
-        manifest how to find and search them."""
+        """Store one version's vectors (files into ``staging``, or a new collection) and record in the manifest
+        how to find and search them. ``products[i]`` is the product of ``vectors[i]``: one row per image."""
 
     def open(self, folder: Path, manifest: "Manifest", products: ProductRows) -> VectorIndex:
         """:raise CorruptIndex: when the vectors are missing or disagree with the manifest."""

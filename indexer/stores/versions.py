@@ -23,6 +23,7 @@ import numpy as np
 
 from indexer.records import Manifest, Product, SkippedRow
 from indexer.stores.backends import VectorStores
+from indexer.stores.image_rows import IMAGES_FILE, image_key, vector_products, write_image_rows
 from indexer.stores.product_table import TABLE_FILE, write_product_table
 
 log = logging.getLogger(__name__)
@@ -59,15 +60,21 @@ def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarra
                   skipped: Sequence[SkippedRow], stores: VectorStores | None = None) -> Path:
     """Write a full version folder next to the live one and switch ``current`` to it.
 
-    The vectors go to ``stores.writer`` (FAISS files by default); the manifest, written last, says where.
+    ``vectors`` hold one row per image in ``image_rows``'s layout: every product's main image, then the extra
+    images (``Product.images``) product by product. They go to ``stores.writer`` (FAISS files by default); the
+    manifest, written last, says where.
 
-    :raise ValueError: for an empty product list or vectors that do not match the products.
+    :raise ValueError: for an empty product list or vectors that do not match the products' images.
     """
     if not products:
         raise ValueError("Nothing to index: no valid products.")
-    if vectors.shape != (len(products), manifest.dim):
-        raise ValueError(f"Vectors {vectors.shape} do not match {len(products)} products of dim {manifest.dim}.")
-    ids = np.array([stable_id(product.id) for product in products], dtype=np.int64)
+    per_vector = vector_products(products)
+    if vectors.shape != (len(per_vector), manifest.dim):
+        raise ValueError(f"Vectors {vectors.shape} do not match the {len(per_vector)} images of {len(products)} "
+                         f"products of dim {manifest.dim}.")
+    keys = [*(product.id for product in products),
+            *(image_key(product.id, number) for product in products for number in range(1, len(product.images) + 1))]
+    ids = np.array([stable_id(key) for key in keys], dtype=np.int64)
     if len(np.unique(ids)) != len(ids):
         raise ValueError("Two product ids hash to the same FAISS id; rename one of them.")
     sweep_temporary(out_dir)
@@ -75,8 +82,10 @@ def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarra
     staging = out_dir / f".tmp-{manifest.version}"
     staging.mkdir(parents=True)
     stores = stores or VectorStores(index_dir=out_dir)
-    stores.writer.write(staging, manifest, products, ids, vectors)
-    write_product_table(staging / TABLE_FILE, products, ids)
+    extras = write_image_rows(staging / IMAGES_FILE, products)
+    manifest.images = len(per_vector) if extras else 0
+    stores.writer.write(staging, manifest, per_vector, ids, vectors)
+    write_product_table(staging / TABLE_FILE, products, ids[:len(products)])
     _write_lines(staging / "skipped.jsonl", (asdict(row) for row in skipped))
     (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
     for path in staging.iterdir():

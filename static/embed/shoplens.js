@@ -155,7 +155,8 @@
     card(product) {
       const lang = this.lang;
       const link = node("a", { href: product.url || "#" },
-        node("img", { src: this.server + product.image_url, alt: product.title, loading: "lazy" }),
+        node("img", { src: this.server + (product.matched_image_url || product.image_url), alt: product.title,
+                      loading: "lazy" }),
         node("div", { className: "body" },
           node("span", { className: "title", part: "title", textContent: product.title }),
           node("span", { className: "price", part: "price", textContent: i18n.price(product.price, product.currency, lang) })));
