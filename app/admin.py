@@ -163,5 +163,6 @@ def _version_dir(version: str) -> Path:
 def _version_json(root: Path, name: str, live: str) -> dict:
     manifest = Manifest.read(root / name / "manifest.json")
     return {"version": name, "live": name == live, "count": manifest.count, "images": manifest.vector_count,
+            "products": manifest.groups or manifest.count, "variants": manifest.variants,
             "model": manifest.model_id, "index_type": manifest.index_type, "created": manifest.created,
             "catalog": manifest.catalog, "skipped": manifest.skipped, "skipped_images": manifest.skipped_images}

@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -108,6 +108,7 @@ class SearchQuery:
     filters: SearchFilters
     crop: Crop | None
     detect: bool = False  # shop the look: also find the items in the photo
+    collapse: bool = True  # one result per group of variants
 
 class ApiModel(BaseModel):
     # Unknown fields are ignored, as before (cache busters, analytics tags); a typo'd filter does nothing.
@@ -158,7 +159,24 @@ class Filters(Parameters):
                              min_price=self.min_price, max_price=self.max_price, in_stock=self.in_stock)
 
 
-class SearchOptions(Filters):
+class Collapse(StrEnum):
+    GROUP = "group"
+    NONE = "none"
+
+
+class ResultOptions(Filters):
+    """The filters, and how variants of one product come back."""
+
+    collapse: Collapse = Field(Collapse.GROUP, description=(
+        "group: one result per product, its best-matching variant (colour, size, shade) with the others listed "
+        "in variants; none: every variant is a result of its own."))
+
+    @property
+    def collapse_variants(self) -> bool:
+        return self.collapse != Collapse.NONE
+
+
+class SearchOptions(ResultOptions):
     """What a photo search takes besides the photo, in the query string or in the form.
 
     ``k`` and ``text_weight`` have no schema default here: a generated client sends a field's default, and

@@ -53,10 +53,27 @@ class Product(Response):
     shade_hex: str | None = Field(description="For makeup: the shade as #RRGGBB.")
     finish: Finish | None
     image_url: str = Field(description="Thumbnail served by this app (/catalog/images/{id}).")
+    group: str | None = Field(description="The product this is a variant of (Merchant Center item_group_id, a "
+                                          "Shopify handle); null for a product without variants.")
+    options: dict[str, str] = Field(description='This variant\'s option values, e.g. {"Color": "Red", "Size": "M"}.')
+
+
+class Variant(Response):
+    """Another variant of a result's group: enough to show a swatch and switch to it."""
+
+    id: str
+    options: dict[str, str]
+    price: float | None
+    currency: str | None
+    in_stock: bool
+    shade_hex: str | None
+    url: str | None
+    image_url: str
 
 
 class ProductDetail(Product):
     image_urls: list[str] = Field(description="Every photo of the product (main image first), as thumbnails.")
+    variants: list[Variant] = Field(description="The other variants of its group, in catalog order.")
 
 
 class ScoredProduct(Product):
@@ -65,6 +82,9 @@ class ScoredProduct(Product):
     matched_image_url: str = Field(description=(
         "The product photo that matched best (on-model, detail...): show it next to the result; equals "
         "image_url when the main image matched best."))
+    variants: list[Variant] = Field(description=(
+        "With collapse=group (the default): the group's other variants, whatever the filters (each says its own "
+        "stock); empty otherwise."))
 
 
 class LookItem(Response):
@@ -143,8 +163,15 @@ class FaceLandmarks(Response):
     faces: list[FaceRegions]
 
 
+class MakeupLine(Product):
+    shades: list[Product] = Field(description=(
+        "A line sold in shades (variants of one group): every shade of it in catalog order, this one (its first) "
+        "included; empty for a product sold alone."))
+
+
 class MakeupShades(Response):
-    groups: dict[str, list[Product]] = Field(description="Product type -> the catalog's shades of that type.")
+    groups: dict[str, list[MakeupLine]] = Field(description=(
+        "Product type -> the catalog's products of that type that carry a shade, a line of shades once."))
 
 
 class ReloadOutcome(Response):
@@ -156,7 +183,9 @@ class ReloadOutcome(Response):
 class VersionInfo(Response):
     version: str
     live: bool
-    count: int = Field(description="Products.")
+    count: int = Field(description="Product rows: every variant counted.")
+    products: int = Field(description="Products once the variants of a group count as one.")
+    variants: int = Field(description="Product rows that are one variant of a group of several.")
     images: int = Field(description="Photos indexed (one vector each): main and extra images.")
     model: str
     index_type: str

@@ -12,8 +12,8 @@ from flask import Blueprint, jsonify, request, url_for
 
 import app.api_responses as out
 from app.api_requests import (
-    Filters,
     PhotoSearchForm,
+    ResultOptions,
     SearchOptions,
     SearchQuery,
     TextSearch,
@@ -66,7 +66,7 @@ def search_by_image(query: SearchOptions, form: PhotoSearchForm):
         image = uploaded_bytes(form_photo(form))
     return _run(SearchQuery(image=image, text=options.text, text_weight=options.text_weight,
                             k=options.k, filters=options.search_filters(), crop=options.crop_box,
-                            detect=bool(options.detect)))
+                            detect=bool(options.detect), collapse=options.collapse_variants))
 
 
 @bp.get("/search")
@@ -79,7 +79,7 @@ def search_by_text(query: TextSearch):
     """
     text = query.q.strip()
     return _run(SearchQuery(image=None, text=text, text_weight=1.0, k=query.k, filters=query.search_filters(),
-                            crop=None))
+                            crop=None, collapse=query.collapse_variants))
 
 
 @bp.get("/products/<path:product_id>")
@@ -88,25 +88,28 @@ def search_by_text(query: TextSearch):
 def get_product(product_id: str):
     """One product
 
-    With ``image_urls``: every photo of it, its main image first.
+    With ``image_urls``: every photo of it, its main image first; and ``variants``: the other variants of its
+    group (colours, sizes, shades), each with its own price, stock and image.
     """
     store = resources().store
     product = product_json(store.get(product_id))
     extra = [url_for("catalog.product_image", product_id=product_id, image=number)
              for number in range(1, store.image_count(product_id))]
-    return jsonify(dict(product, image_urls=[product["image_url"], *extra]))
+    variants = [variant_json(other) for other in store.variants(product_id) if other.id != product_id]
+    return jsonify(dict(product, image_urls=[product["image_url"], *extra], variants=variants))
 
 
 @bp.get("/products/<path:product_id>/similar")
 @api.validate(resp=ApiResponses(out.SearchResults, "unknown_product", "invalid_parameter", "rate_limited", *LOADING),
               tags=["products"], operation_id="similarProducts")
-def similar_products(product_id: str, query: Filters):
+def similar_products(product_id: str, query: ResultOptions):
     """More like this
 
-    The products that look most like this one (never the product itself), with the usual filters.
+    The products that look most like this one (never the product itself, nor its own variants when collapsed),
+    with the usual filters.
     """
     started = time.perf_counter()
-    hits = resources().store.similar(product_id, query.k, query.search_filters())
+    hits = resources().store.similar(product_id, query.k, query.search_filters(), query.collapse_variants)
     return _results(hits, started)
 
 
@@ -120,7 +123,7 @@ def search_results(query: SearchQuery) -> dict:
     if query.detect and query.image is not None:
         return _look_body(query, started)
     vector = query_vector(query)
-    return _results_body(resources().store.search(vector, query.k, query.filters), started)
+    return _results_body(resources().store.search(vector, query.k, query.filters, query.collapse), started)
 
 
 def _look_body(query: SearchQuery, started: float) -> dict:
@@ -201,7 +204,8 @@ def _results_body(hits: list[SearchHit], started: float) -> dict:
 
 
 def _scored(hit: SearchHit) -> dict:
-    return dict(product_json(hit.product), score=round(hit.score, 6), matched_image_url=matched_image_url(hit))
+    return dict(product_json(hit.product), score=round(hit.score, 6), matched_image_url=matched_image_url(hit),
+                variants=[variant_json(variant) for variant in hit.variants])
 
 
 def matched_image_url(hit: SearchHit) -> str:
@@ -225,5 +229,21 @@ def product_json(product: Product) -> dict:
         "product_type": product.product_type.value if product.product_type else None,
         "shade_hex": product.shade_hex or None,
         "finish": product.finish.value if product.finish else None,
+        "image_url": url_for("catalog.product_image", product_id=product.id),
+        "group": product.group or None,
+        "options": dict(product.options),
+    }
+
+
+def variant_json(product: Product) -> dict:
+    """What a result lists of its group's other variants: enough to show a swatch and switch to it."""
+    return {
+        "id": product.id,
+        "options": dict(product.options),
+        "price": product.price,
+        "currency": product.currency or None,
+        "in_stock": product.in_stock,
+        "shade_hex": product.shade_hex or None,
+        "url": product.url or None,
         "image_url": url_for("catalog.product_image", product_id=product.id),
     }

@@ -38,7 +38,8 @@ class ImageEncoder(Protocol):
 
 
 class Searcher(Protocol):
-    def search(self, vector: np.ndarray, k: int, filters: SearchFilters = ...) -> list[SearchHit]: ...
+    def search(self, vector: np.ndarray, k: int, filters: SearchFilters = ..., collapse: bool = ...) -> list[SearchHit]:
+        ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Look:
 
 def find_look(image: Image.Image, encoder: ImageEncoder, store: Searcher, faces: Callable[[Image.Image], list[Box]],
               settings: ItemSettings, k: int, filters: SearchFilters = SearchFilters(), mix: Mix = lambda v: v,
-              still_wanted: Callable[[], bool] = lambda: True) -> Look:
+              still_wanted: Callable[[], bool] = lambda: True, collapse: bool = True) -> Look:
     """The picture's own results and the items in it.  :raise Overloaded, ClientGone:
 
     ``mix`` turns an image vector into the query vector (mixing in a text), for the picture and each item.
@@ -65,9 +66,9 @@ def find_look(image: Image.Image, encoder: ImageEncoder, store: Searcher, faces:
     pending = encoder.submit_images([image, *(crop(image, box) for box in boxes)], still_wanted)
     face_boxes = faces(image)  # while the model works
     vectors = pending()
-    whole = store.search(mix(vectors[0]), k, filters)
+    whole = store.search(mix(vectors[0]), k, filters, collapse)
     kept = without_faces(boxes, face_boxes, settings)
-    searched = [store.search(mix(vectors[1 + index]), k, filters) for index in kept]
+    searched = [store.search(mix(vectors[1 + index]), k, filters, collapse) for index in kept]
     best_whole = whole[0].score if whole else -1.0
     gains = [hits[0].score - best_whole if hits else -np.inf for hits in searched]
     chosen = pick_items([boxes[index] for index in kept], gains, settings)
@@ -80,7 +81,7 @@ def shop_the_look(query: SearchQuery, mix: Mix, still_wanted: Callable[[], bool]
     image, scale, offset = _decode(query, state.settings.image_limits())
     try:
         look = find_look(image, state.queries, state.store, _faces_big_enough_to_matter,
-                         state.settings.item_settings(), query.k, query.filters, mix, still_wanted)
+                         state.settings.item_settings(), query.k, query.filters, mix, still_wanted, query.collapse)
     except (Overloaded, ClientGone) as exc:
         raise ApiError("overloaded", str(exc), {"Retry-After": "2"}) from None
     metrics().look_items.observe(len(look.items))

@@ -87,13 +87,24 @@ def face_landmarks(form: PhotoForm):
 def makeup_products():
     """The catalog's makeup shades
 
-    Every product that can be tried on (a makeup type and a shade), grouped by product type.
+    Every product that can be tried on (a makeup type and a shade), grouped by product type. A line sold in
+    shades (variants of one group, a lipstick in 20 shades) is one entry, its first shade, with every shade
+    in ``shades``, so a shopper swipes through the shades of the line they picked.
     """
     live = resources().store.live
-    groups: dict[str, list[dict]] = {}
+    types: dict[str, list[dict]] = {}
+    lines: dict[tuple[str, str], dict] = {}
     for product in live.products.rows_with_shades(kind.value for kind in ProductType):
-        groups.setdefault(product.product_type.value, []).append(product_json(product))
-    return jsonify({"groups": groups})
+        shown = product_json(product)
+        kind = product.product_type.value
+        if not product.group:
+            types.setdefault(kind, []).append(dict(shown, shades=[]))
+        elif (kind, product.group) in lines:
+            lines[kind, product.group]["shades"].append(shown)
+        else:
+            lines[kind, product.group] = dict(shown, shades=[shown])
+            types.setdefault(kind, []).append(lines[kind, product.group])
+    return jsonify({"groups": types})
 
 
 def face_json(face: Face) -> dict:

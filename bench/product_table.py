@@ -61,6 +61,8 @@ def synthetic_table(count: int, seed: int = 0) -> pa.Table:
         "finish": empty, "faiss_id": pa.array(rng.integers(0, 2**62, count, dtype=np.int64)),
         "id_order": pa.array(np.argsort(ids, kind="stable").astype(np.int64)),
         "price_order": pa.array(np.argsort(price, kind="stable").astype(np.int64)),
+        "group": pa.array([""] * count, pa.large_string()), "options": pa.array([""] * count, pa.large_string()),
+        "group_row": pa.array(np.arange(count, dtype=np.int64)),
     }
     return pa.table(columns, schema=SCHEMA)
 

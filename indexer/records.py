@@ -15,7 +15,7 @@ from typing import Any
 from vision.images import ImageLimits
 from vision.looks import Finish, ProductType
 
-MANIFEST_VERSION = 2  # 2: one vector per image (images.arrow); 1 is read as one image per product
+MANIFEST_VERSION = 2  # 2: one vector per image (images.arrow), variant groups; 1 is read as one image per product
 VECTOR_STORE_KINDS = ("faiss", "milvus")
 ENGINES = ("local", "ray")
 
@@ -26,6 +26,9 @@ class Product:
 
     ``images`` are its other photos (on-model, detail, swatch), checked the same way; a version keeps them
     beside the products (``indexer.stores.image_rows``), so a product read back from a version has none.
+    A colour/size/shade variant is a product of its own (its price, stock, image) whose ``group`` names the
+    product it is a variant of (Merchant Center's item_group_id, a Shopify handle); ``options`` are its option
+    values in the shop's order, e.g. ``(("Color", "Red"), ("Size", "M"))``.
     """
 
     id: str
@@ -42,6 +45,8 @@ class Product:
     shade_hex: str = ""
     finish: Finish | None = None
     images: tuple[str, ...] = ()
+    group: str = ""
+    options: tuple[tuple[str, str], ...] = ()
 
     def to_record(self) -> dict[str, Any]:
         record = asdict(self)
@@ -55,6 +60,8 @@ class Product:
         known["product_type"] = ProductType(known["product_type"]) if known.get("product_type") else None
         known["finish"] = Finish(known["finish"]) if known.get("finish") else None
         known["images"] = tuple(known.get("images") or ())
+        known["group"] = known.get("group") or ""
+        known["options"] = tuple((str(name), str(value)) for name, value in known.get("options") or ())
         for name in ("category", "brand", "currency"):  # few distinct values over millions of products
             if isinstance(known.get(name), str):
                 known[name] = sys.intern(known[name])
@@ -81,7 +88,7 @@ class Manifest:
     model: str
     pretrained: str
     dim: int
-    count: int                      # products
+    count: int                      # products, each variant counted
     index_type: str
     catalog: str
     catalog_checksum: str
@@ -97,12 +104,13 @@ class Manifest:
     precision_fidelity: float = 1.0  # its lowest cosine to fp32 on the probe inputs when indexing began
     images: int = 0                 # vectors, one per image (0: one per product, versions before extra images)
     skipped_images: dict[str, int] = field(default_factory=dict)  # extra images left out, by reason
+    groups: int = 0                 # products once variants are grouped (0: versions before variants)
+    variants: int = 0               # products that are one variant of a group of several
     format: int = MANIFEST_VERSION
 
     @property
     def vector_count(self) -> int:
         return self.images or self.count
-
     @classmethod
     def read(cls, path: Path) -> "Manifest":
         data = json.loads(path.read_text())

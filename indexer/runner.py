@@ -41,6 +41,7 @@ class IndexReport:
     not_modified: int = 0
     vector_store: str = "faiss"
     images: int = 0  # photos indexed, main and extra
+    groups: int = 0  # products once variants are grouped
 
     @property
     def skipped_rows(self) -> list[SkippedRow]:
@@ -61,7 +62,9 @@ class IndexReport:
 
     def summary(self) -> str:
         lines = [
-            f"Index version {self.version} is live: {self.products} products"
+            f"Index version {self.version} is live: "
+            + (f"{self.groups} products in {self.products} variants" if 0 < self.groups < self.products
+               else f"{self.products} products")
             + (f" with {self.images} images" if self.images > self.products else "")
             + f" ({self.index_type}{' in Milvus' if self.vector_store == 'milvus' else ''}).",
             f"  embedded {self.embedded} images, reused {self.reused} from the cache"
@@ -116,6 +119,7 @@ def run_index(job: IndexJob, embedder: Embedder, on_progress: ProgressCallback |
         finally:
             stores.close()
     return IndexReport(version=path.name, products=len(photos.products), images=photos.image_count,
+                       groups=manifest.groups,
                        embedded=outcome.embedded,
                        reused=outcome.reused, index_type=manifest.index_type, vector_store=manifest.vector_store,
                        seconds=time.perf_counter() - started,

@@ -40,7 +40,8 @@
 
   function renderLive(live, model) {
     const total = (counts) => Object.values(counts || {}).reduce((a, b) => a + b, 0);
-    const facts = [["console.version", live.version], ["console.products", live.count],
+    const facts = [["console.version", live.version], ["console.products", live.products ?? live.count],
+                   ["console.variants", live.variants ?? 0],
                    ["console.images", live.images ?? live.count], ["console.model", model],
                    ["console.index_type", live.index_type], ["console.built", when(live.created)],
                    ["console.skipped_rows", total(live.skipped)],
@@ -58,7 +59,8 @@
       row.className = version.live ? "live" : "";
       row.dataset.version = version.version;
       cell(row, version.live ? i18n.t("console.live_mark", { version: version.version }) : version.version);
-      cell(row, String(version.count));
+      cell(row, String(version.products ?? version.count));
+      cell(row, String(version.variants ?? 0));
       cell(row, String(version.images ?? version.count));
       cell(row, version.index_type);
       cell(row, when(version.created));

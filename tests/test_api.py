@@ -51,7 +51,8 @@ def test_exact_catalog_image_finds_that_product_first(client, shop_index):
 def test_result_shape(client, shop_index):
     first = client.post("/api/v1/search?k=3", data=upload(catalog_photo(shop_index, "p001"))).get_json()["results"][0]
     assert set(first) == {"id", "title", "score", "price", "currency", "url", "category", "brand", "in_stock",
-                          "product_type", "shade_hex", "finish", "image_url", "matched_image_url"}
+                          "product_type", "shade_hex", "finish", "image_url", "matched_image_url", "group", "options",
+                          "variants"}
     assert first["image_url"] == "/catalog/images/p001" and first["price"] == 11.5 and first["currency"] == "EUR"
     assert "/" not in first["image_url"].removeprefix("/catalog/images/")  # never a filesystem path
 

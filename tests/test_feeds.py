@@ -99,21 +99,39 @@ def test_merchant_center_xml(images):
     assert products["SKU-2"].category == "Dresses"
 
 
-def test_shopify_export_merges_variant_rows(images):
+def test_shopify_export_maps_variants_to_one_group(images):
     path = images / "products_export.csv"
     path.write_text(SHOPIFY_CSV)
     assert detect_format(path) == "shopify"
     catalog = read_catalog(path)
     products = {p.id: p for p in catalog.products}
-    assert list(products) == ["velvet-lipstick", "summer-dress", "tote"]
-    lipstick = products["velvet-lipstick"]
-    assert (lipstick.title, lipstick.brand, lipstick.category, lipstick.price) == ("Velvet Lipstick", "Lumen",
-                                                                                   "Lipstick", 24.0)
-    assert lipstick.in_stock and lipstick.product_type.value == "lipstick" and lipstick.image.endswith("lip.jpg")
-    assert lipstick.line == 2
-    assert [image.rsplit("/", 1)[-1] for image in lipstick.images] == ["lip-2.jpg"]  # the Berry row's Image Src
-    assert products["summer-dress"].in_stock is False  # every variant at 0
-    assert products["tote"].price is None and products["tote"].in_stock
+    assert list(products) == ["velvet-lipstick--ruby", "velvet-lipstick--berry", "summer-dress--s",
+                              "summer-dress--m", "tote"]
+    ruby, berry = products["velvet-lipstick--ruby"], products["velvet-lipstick--berry"]
+    assert (ruby.title, ruby.brand, ruby.category, ruby.price) == ("Velvet Lipstick", "Lumen", "Lipstick", 24.0)
+    assert ruby.group == berry.group == "velvet-lipstick"
+    assert ruby.options == (("Shade", "Ruby"),) and berry.options == (("Shade", "Berry"),)
+    assert ruby.in_stock is False and berry.in_stock  # stock is the variant's own
+    assert ruby.product_type.value == "lipstick" and ruby.image.endswith("lip.jpg") and ruby.line == 2
+    assert berry.line == 3 and berry.image.endswith("lip.jpg")  # no Variant Image: the product's first photo
+    assert [image.rsplit("/", 1)[-1] for image in ruby.images] == ["lip-2.jpg"]  # the product's photos: once
+    assert berry.images == ()
+    assert not any(products[f"summer-dress--{size}"].in_stock for size in "sm")  # every variant at 0
+    tote = products["tote"]  # one variant ("Default Title"): a plain product, its id the handle
+    assert tote.price is None and tote.in_stock and tote.group == "" and tote.options == ()
+
+
+def test_shopify_hex_option_is_the_shade(images):
+    path = images / "products_export.csv"
+    path.write_text("Handle,Title,Type,Option1 Name,Option1 Value,Option2 Name,Option2 Value,Variant Price,"
+                    "Variant Inventory Qty,Image Src,Variant Image\n"
+                    "gloss,Gloss,Lip gloss,Shade,#AA2233,Size,5 ml,12,3,lip.jpg,\n"
+                    "gloss,,,,#D46A7E,,5 ml,13,0,,lip-2.jpg\n")
+    first, second = read_catalog(path).products
+    assert (first.id, first.shade_hex, first.options) == ("gloss--aa2233-5-ml", "#AA2233",
+                                                          (("Shade", "#AA2233"), ("Size", "5 ml")))
+    assert (second.shade_hex, second.price, second.in_stock) == ("#D46A7E", 13.0, False)
+    assert second.image.endswith("lip-2.jpg") and first.product_type.value == "lipstick"
 
 
 def test_format_can_be_forced(images):

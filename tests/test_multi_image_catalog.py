@@ -134,9 +134,10 @@ def test_merchant_center_and_shopify_extra_images(tmp_path):
                        "shirt,Shirt,Color,Red,10,a.jpg,b.jpg\n"
                        "shirt,,,Blue,10,c.jpg,d.jpg\n"
                        "shirt,,,,,d.jpg,\n")
-    product = read_catalog(shopify).products[0]
-    assert Path(product.image).name == "a.jpg"
-    assert [Path(i).name for i in product.images] == ["b.jpg", "c.jpg", "d.jpg"]
+    red, blue = read_catalog(shopify).products  # the first variant carries the product's photos, once
+    assert (red.id, Path(red.image).name, [Path(i).name for i in red.images]) == ("shirt--red", "b.jpg",
+                                                                                 ["a.jpg", "c.jpg", "d.jpg"])
+    assert (blue.id, Path(blue.image).name, blue.images) == ("shirt--blue", "d.jpg", ())
 
 
 @pytest.fixture(scope="module")

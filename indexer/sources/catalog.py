@@ -24,6 +24,8 @@ from vision.color import parse_hex, to_hex
 from vision.looks import Finish, ProductType
 
 MAX_EXTRA_IMAGES = 20  # Merchant Center allows 10; beyond 20 views of one product a search learns nothing new
+MAX_OPTIONS = 10  # Shopify has 3 options per product, Merchant Center ~6 variant attributes
+MAX_OPTION_CHARS = 200
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 # availability words some exports write instead of yes/no
 _AVAILABILITY = {"in stock": True, "in_stock": True, "out of stock": False, "out_of_stock": False}
@@ -90,7 +92,22 @@ def read_catalog(path: str | os.PathLike, *, allow_outside_images: bool = False,
     if duplicates:
         shown = "; ".join(duplicates[:10]) + (f"; and {len(duplicates) - 10} more" if len(duplicates) > 10 else "")
         raise CatalogError(f"{source}: duplicate product ids: {shown}.")
+    catalog.products = variants_together(catalog.products)
     return catalog
+
+
+def variants_together(products: list[Product]) -> list[Product]:
+    """The products with each group's variants next to each other, groups where their first variant was.
+
+    A version stores a group as consecutive rows (``indexer.stores.product_table``); a feed may list a group's
+    variants anywhere (Merchant Center does not sort by item_group_id).
+    """
+    first: dict[str, int] = {}
+    for position, product in enumerate(products):
+        first.setdefault(product.group or f"\x00{position}", position)
+    order = sorted(range(len(products)),
+                   key=lambda position: (first[products[position].group or f"\x00{position}"], position))
+    return [products[position] for position in order]
 
 
 def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_images: bool = False,
@@ -139,7 +156,38 @@ def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_image
         shade_hex=_shade(text.get("shade_hex", ""), line),
         finish=_choice(Finish, text.get("finish", ""), "finish", line),
         images=tuple(extras),
+        group=text.get("group") or text.get("item_group_id", ""),
+        options=_options(row.get("options"), line),
     )
+
+
+def _options(value: Any, line: int) -> tuple[tuple[str, str], ...]:
+    """A variant's option values: a JSON object (JSONL) or ``Color=Red|Size=M`` (CSV), in the shop's order.
+
+    :raise RowError: bad_options, naming what to write instead.
+    """
+    if value is None or value == "":
+        return ()
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, str):
+        pairs = [part.partition("=")[::2] if "=" in part else (part, None) for part in value.split("|") if part.strip()]
+    else:
+        raise RowError("bad_options", f"line {line}: options must be an object such as {{\"Color\": \"Red\"}}")
+    options: list[tuple[str, str]] = []
+    for name, option in pairs:
+        name, option = _text(name), _text(option) if not isinstance(option, (dict, list)) else ""
+        if not name or not option:
+            raise RowError("bad_options", f"line {line}: option {name or option!r} needs a name and a value, "
+                                          "e.g. Color=Red|Size=M")
+        if len(name) > MAX_OPTION_CHARS or len(option) > MAX_OPTION_CHARS:
+            raise RowError("bad_options", f"line {line}: an option is longer than {MAX_OPTION_CHARS} characters")
+        if name.lower() in (known.lower() for known, _ in options):
+            raise RowError("bad_options", f"line {line}: option {name!r} is given twice")
+        options.append((name, option))
+    if len(options) > MAX_OPTIONS:
+        raise RowError("bad_options", f"line {line}: {len(options)} options; at most {MAX_OPTIONS}")
+    return tuple(options)
 
 
 def _image_list(value: Any) -> list[str]:

@@ -17,9 +17,14 @@ from vision.looks import ProductType
 
 GMC_NAMESPACE = "{http://base.google.com/ns/1.0}"
 GMC_MAX_ADDITIONAL_IMAGES = 10  # Merchant Center's limit for additional_image_link
+# the attributes Merchant Center lets variants of one item_group_id differ in, with the names shoppers read
+GMC_VARIANT_ATTRIBUTES = (("color", "Color"), ("size", "Size"), ("material", "Material"), ("pattern", "Pattern"),
+                          ("age_group", "Age group"), ("gender", "Gender"))
+SHOPIFY_OPTIONS = 3
 FORMATS = ("csv", "jsonl", "folder", "gmc", "shopify")
 _PRICE = re.compile(r"^\s*([0-9][0-9.,]*)\s*([A-Za-z]{3})?\s*$")
 _IN_STOCK = {"in stock", "in_stock", "instock", "available"}
+_HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _TYPE_WORDS = [(word, kind) for kind in ProductType for word in (kind.value.replace("_", " "), kind.value)] + [
     ("lip gloss", ProductType.LIPSTICK), ("lip stick", ProductType.LIPSTICK), ("eye shadow", ProductType.EYESHADOW),
     ("eye liner", ProductType.EYELINER), ("brow", ProductType.BROW), ("bronzer", ProductType.BLUSH)]
@@ -73,6 +78,9 @@ def gmc_to_row(record: dict[str, Any]) -> dict[str, Any]:
         "category": category.split(">")[-1].strip(),
         "product_type": guess_product_type(category),
         "shade_hex": record.get("color", "") if record.get("color", "").startswith("#") else "",
+        "group": record.get("item_group_id", ""),
+        "options": {label: record[name].strip() for name, label in GMC_VARIANT_ATTRIBUTES
+                    if record.get("item_group_id") and str(record.get(name, "")).strip()},
     }
 
 
@@ -83,39 +91,66 @@ def _additional_images(value: str | list[str]) -> list[str]:
 
 
 def shopify_rows(path: Path) -> Rows:
-    """Shopify products export: one product per Handle, its variants and extra images on later rows."""
-    products: dict[str, dict[str, Any]] = {}
-    first_line: dict[str, int] = {}
+    """Shopify products export: a Handle's first row names the product, later rows add variants and photos.
+
+    A handle with one variant is one product (its id the handle). With several, each variant is a product of
+    the group ``handle``: its id ``handle--<option values>``, its own price, stock (inventory quantity above
+    zero; no inventory column: in stock) and image (its Variant Image, else the product's first photo). The
+    product's other photos go to its first variant, so the group is searched by every photo once.
+    """
+    handles: dict[str, dict[str, Any]] = {}
     for line, row in csv_records(path):
         handle = row.get("handle", "").strip()
         if not handle:
             yield line, {"id": "", "title": row.get("title", ""), "image": row.get("image src", "")}
             continue
-        product = products.get(handle)
+        product = handles.get(handle)
         if product is None:
-            first_line[handle] = line
-            product = products[handle] = {
-                "id": handle, "title": row.get("title", ""), "image": row.get("image src", ""),
-                "brand": row.get("vendor", ""), "category": row.get("type", ""),
-                "price": row.get("variant price", ""), "currency": "", "in_stock": "false",
-                "product_type": guess_product_type(" ".join([row.get("type", ""), row.get("tags", "")])),
-                "additional_images": [], "_stock_known": False,
-            }
-        product["image"] = product["image"] or row.get("image src", "")
-        for column in ("image src", "variant image"):  # every photo of the handle, the first is the main one
-            link = row.get(column, "").strip()
-            if link and link != product["image"] and link not in product["additional_images"]:
-                product["additional_images"].append(link)
-        product["price"] = product["price"] or row.get("variant price", "")
+            product = handles[handle] = {
+                "line": line, "title": row.get("title", ""), "vendor": row.get("vendor", ""),
+                "type": row.get("type", ""), "tags": row.get("tags", ""), "photos": [],
+                "option_names": [row.get(f"option{n} name", "").strip() for n in range(1, SHOPIFY_OPTIONS + 1)],
+                "first_row": row, "variants": []}
+        photo = row.get("image src", "").strip()
+        if photo and photo not in product["photos"]:
+            product["photos"].append(photo)
+        if any(row.get(column, "").strip() for column in ("option1 value", "variant price", "variant sku")):
+            product["variants"].append((line, row))
+    for handle, product in handles.items():
+        yield from _shopify_variants(handle, product)
+
+
+def _shopify_variants(handle: str, product: dict[str, Any]) -> Rows:
+    photos = product["photos"]
+    variants = product["variants"] or [(product["line"], product["first_row"])]
+    grouped = len(variants) > 1
+    slugs: set[str] = set()
+    for number, (line, row) in enumerate(variants):
+        options = {name: row.get(f"option{n} value", "").strip()
+                   for n, name in enumerate(product["option_names"], start=1)
+                   if name and name.lower() != "title" and row.get(f"option{n} value", "").strip()}
+        image = row.get("variant image", "").strip() or (photos[0] if photos else "")
+        variant_photos = [photo for photo in photos if photo != image] if number == 0 else []
+        slug = _slug(" ".join(options.values())) or str(number + 1)
+        if slug in slugs:
+            slug = f"{slug}-{number + 1}"
+        slugs.add(slug)
         quantity = row.get("variant inventory qty", "").strip()
-        if quantity:
-            product["_stock_known"] = True
-            if _as_number(quantity) > 0:
-                product["in_stock"] = "true"
-    for handle, product in products.items():
-        if not product.pop("_stock_known"):
-            product["in_stock"] = "true"  # exports without inventory columns: assume sellable
-        yield first_line[handle], product
+        yield line, {
+            "id": f"{handle}--{slug}" if grouped else handle,
+            "title": product["title"], "image": image, "additional_images": variant_photos,
+            "brand": product["vendor"], "category": product["type"],
+            "price": row.get("variant price", ""), "currency": "",
+            "in_stock": "true" if not quantity or _as_number(quantity) > 0 else "false",
+            "product_type": guess_product_type(" ".join([product["type"], product["tags"]])),
+            "shade_hex": next((value for value in options.values() if _HEX.match(value)), ""),
+            "group": handle if grouped else "",
+            "options": options if grouped else {},
+        }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def parse_money(text: str) -> tuple[str, str]:

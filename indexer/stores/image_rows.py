@@ -63,8 +63,8 @@ class ImageRows:
         self._paths = paths
         self.count = products + len(product_row)
         self.product_of = np.concatenate([np.arange(products, dtype=np.int64), product_row])
-        per_product = np.bincount(product_row, minlength=products) + 1 if len(product_row) else None
-        self.max_per_product = int(per_product.max()) if per_product is not None else 1
+        self.per_product = np.bincount(product_row, minlength=products) + 1 if len(product_row) else None
+        self.max_per_product = int(self.per_product.max()) if self.per_product is not None else 1
         self.mean_per_product = self.count / max(1, products)
 
     @classmethod
@@ -153,29 +153,61 @@ class Match:
 
 
 class ProductVectors:
-    """A backend's image vectors searched by product (``vector_store.VectorIndex`` over product rows)."""
+    """A backend's image vectors searched by product (``vector_store.VectorIndex`` over product rows).
 
-    def __init__(self, images: VectorIndex, rows: ImageRows):
+    ``group_of`` maps each product row to its variant group (the row of the group's first variant); a search
+    that collapses variants counts a group once, shown by its best-matching variant.
+    """
+
+    def __init__(self, images: VectorIndex, rows: ImageRows, group_of: np.ndarray | None = None):
         self.images, self.rows = images, rows
+        grouped = group_of is not None and bool(np.any(group_of != np.arange(len(group_of))))
+        self.group_of = group_of if grouped else None
+        self._max_per_group: int | None = None
+
+    @property
+    def has_variants(self) -> bool:
+        return self.group_of is not None
+
+    def max_per_group(self) -> int:
+        """Most images of one group (computed at the first collapsed search: one pass over the products)."""
+        if self._max_per_group is None:
+            per_product = self.rows.per_product if self.rows.per_product is not None else 1
+            weights = np.broadcast_to(per_product, self.group_of.shape).astype(np.float64)
+            self._max_per_group = int(np.bincount(self.group_of, weights=weights).max())
+        return self._max_per_group
 
     def matches(self, query: np.ndarray, k: int, filters: SearchFilters = SearchFilters(),
-                exclude_row: int | None = None) -> list[Match]:
-        """The ``k`` best products passing ``filters`` (exactly ``min(k, passing products)``), best first."""
-        if not self.rows.has_extras:
+                exclude_row: int | None = None, collapse: bool = False) -> list[Match]:
+        """The ``k`` best products passing ``filters`` (exactly ``min(k, passing products)``), best first.
+
+        ``collapse``: the ``k`` best variant groups instead, each as its best-matching variant passing the
+        filters (``exclude_row`` then leaves out the row's whole group).
+        """
+        groups = self.group_of if collapse else None
+        if not self.rows.has_extras and groups is None:
             return [Match(row, score, 0) for row, score in self.images.search(query, k, filters, exclude_row)]
         if k <= 0:
             return []
-        excluded = self.rows.image_count(exclude_row) if exclude_row is not None else 0
+        key_of = (lambda product: product) if groups is None else (lambda product: int(groups[product]))
+        excluded_key = key_of(exclude_row) if exclude_row is not None else None
+        excluded = 0
+        if exclude_row is not None:
+            members = [exclude_row] if groups is None else range(  # a group's rows are consecutive
+                excluded_key, int(np.searchsorted(groups, excluded_key, side="right")))
+            excluded = sum(self.rows.image_count(int(member)) for member in members)
+        per_key = self.rows.max_per_product if groups is None else self.max_per_group()
         fetch = min(self.rows.count, k * max(1, math.ceil(FETCH_SLACK * self.rows.mean_per_product)) + excluded)
-        # k distinct products are surely among the best (k - 1) x (most images of one product) + 1 images
-        enough = (k - 1) * self.rows.max_per_product + 1 + excluded
+        # k distinct keys are surely among the best (k - 1) x (most images of one key) + 1 images
+        enough = (k - 1) * per_key + 1 + excluded
         while True:
             found = self.images.search(query, fetch, filters)
             best: dict[int, Match] = {}
-            for row, score in found:  # best first: a product's first image is its best
+            for row, score in found:  # best first: a key's first image is its best
                 product = int(self.rows.product_of[row])
-                if product != exclude_row and product not in best:
-                    best[product] = Match(product, score, self.rows.number_of(row))
+                key = key_of(product)
+                if key != excluded_key and key not in best:
+                    best[key] = Match(product, score, self.rows.number_of(row))
             if len(best) >= k or len(found) < fetch or fetch >= min(enough, self.rows.count):
                 return sorted(best.values(), key=lambda match: (-match.score, match.row))[:k]
             fetch = min(self.rows.count, enough, fetch * 2)

@@ -37,11 +37,15 @@ class UnknownProduct(KeyError):
     """No product with that id in the live version."""
 
 
+MAX_LISTED_VARIANTS = 100  # a result lists at most this many other variants of its group (Shopify allows 100)
+
+
 @dataclass(frozen=True)
 class SearchHit:
     product: Product
     score: float
     image: int = 0  # the product's photo that matched best: 0 its main image, n its n-th extra image
+    variants: tuple[Product, ...] = ()  # a collapsed group's other variants, in catalog order
 
 
 @dataclass(frozen=True)
@@ -80,34 +84,53 @@ class IndexVersion:
             image_vectors: VectorIndex = stores.get(self.manifest.vector_store).open(path, self.manifest, rows)
         except VectorStoreError as exc:
             raise CorruptIndex(f"Index version {path.name}: {exc}") from exc
-        self.vectors = ProductVectors(image_vectors, self.images)
+        self.vectors = ProductVectors(image_vectors, self.images,
+                                      self.products.group_of if self.products.has_variants else None)
 
     @property
     def name(self) -> str:
         return self.manifest.version
 
     def search(self, vector: np.ndarray, k: int, filters: SearchFilters = SearchFilters(),
-               exclude_row: int | None = None) -> list[SearchHit]:
+               exclude_row: int | None = None, collapse: bool = True) -> list[SearchHit]:
         """The ``k`` best products by cosine similarity among those passing ``filters``.
 
-        Returns exactly ``min(k, matching products)`` hits however selective the filters are.
+        Returns exactly ``min(k, matching products)`` hits however selective the filters are. ``collapse``
+        counts a group of variants once: its best-matching variant, listing the others.
         """
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(-1)
         if query.shape[0] != self.manifest.dim:
             raise ValueError(f"Query has dimension {query.shape[0]}, the index {self.manifest.dim}.")
-        found = self.vectors.matches(query, k, filters, exclude_row)
+        found = self.vectors.matches(query, k, filters, exclude_row, collapse)
         products = self.products.take(match.row for match in found)
-        return [SearchHit(product, match.score, match.image) for product, match in zip(products, found)]
+        hits = [SearchHit(product, match.score, match.image) for product, match in zip(products, found)]
+        return self.with_variants(hits, [match.row for match in found]) if collapse else hits
 
-    def similar(self, row: int, k: int, filters: SearchFilters = SearchFilters()) -> list[SearchHit]:
-        """Products closest to any photo of product ``row`` (never itself): each candidate scores its best pair of
-        photos, so an on-model shot finds other on-model shots even when the packshots differ."""
-        best: dict[str, SearchHit] = {}
+    def with_variants(self, hits: list[SearchHit], rows: list[int]) -> list[SearchHit]:
+        """``hits`` (of product ``rows``) listing the other variants of their groups."""
+        if not self.vectors.has_variants:
+            return hits
+        listed = []
+        for hit, row in zip(hits, rows):
+            others = [other for other in self.products.variant_rows(row) if other != row][:MAX_LISTED_VARIANTS]
+            listed.append(replace(hit, variants=tuple(self.products.take(others))) if others else hit)
+        return listed
+
+    def similar(self, row: int, k: int, filters: SearchFilters = SearchFilters(),
+                collapse: bool = True) -> list[SearchHit]:
+        """Products closest to any photo of product ``row`` (never itself, nor with ``collapse`` its own variants):
+        each candidate scores its best pair of photos, so an on-model shot finds other on-model shots even
+        when the packshots differ."""
+        best: dict[str, tuple[SearchHit, int]] = {}
         for vector in self.vectors.image_vectors(row):
-            for hit in self.search(vector, k, filters, exclude_row=row):
-                if hit.product.id not in best or hit.score > best[hit.product.id].score:
-                    best[hit.product.id] = hit
-        return sorted(best.values(), key=lambda hit: -hit.score)[:k]
+            query = np.ascontiguousarray(vector, dtype=np.float32)
+            for match in self.vectors.matches(query, k, filters, exclude_row=row, collapse=collapse):
+                key = int(self.vectors.group_of[match.row]) if collapse and self.vectors.has_variants else match.row
+                if key not in best or match.score > best[key][0].score:
+                    best[key] = (SearchHit(self.products[match.row], match.score, match.image), match.row)
+        ranked = sorted(best.values(), key=lambda item: -item[0].score)[:k]
+        hits, rows = [hit for hit, _ in ranked], [row for _, row in ranked]
+        return self.with_variants(hits, rows) if collapse else hits
 
 
 class IndexStore:
@@ -134,8 +157,9 @@ class IndexStore:
     def live(self) -> IndexVersion:
         return self._live
 
-    def search(self, vector: np.ndarray, k: int, filters: SearchFilters = SearchFilters()) -> list[SearchHit]:
-        return self._live.search(vector, k, filters)
+    def search(self, vector: np.ndarray, k: int, filters: SearchFilters = SearchFilters(),
+               collapse: bool = True) -> list[SearchHit]:
+        return self._live.search(vector, k, filters, collapse=collapse)
 
     def get(self, product_id: str) -> Product:
         """:raise UnknownProduct:"""
@@ -162,13 +186,22 @@ class IndexStore:
             raise UnknownProduct(product_id)
         return live.images.image_count(row)
 
-    def similar(self, product_id: str, k: int, filters: SearchFilters = SearchFilters()) -> list[SearchHit]:
+    def similar(self, product_id: str, k: int, filters: SearchFilters = SearchFilters(),
+                collapse: bool = True) -> list[SearchHit]:
         """Products closest to ``product_id``'s images, without the product itself.  :raise UnknownProduct:"""
         live = self._live
         row = live.products.row_of(product_id)
         if row is None:
             raise UnknownProduct(product_id)
-        return live.similar(row, k, filters)
+        return live.similar(row, k, filters, collapse)
+
+    def variants(self, product_id: str) -> list[Product]:
+        """Every variant of ``product_id``'s group, itself included, in catalog order.  :raise UnknownProduct:"""
+        live = self._live
+        row = live.products.row_of(product_id)
+        if row is None:
+            raise UnknownProduct(product_id)
+        return live.products.take(live.products.variant_rows(row))
 
     def recommend(self, session: Session, k: int, filters: SearchFilters = SearchFilters()) -> Recommendations:
         """Products for a shopper's session (``indexer.stores.recommend``), never the session's own products.

@@ -35,9 +35,15 @@ SCHEMA = pa.schema([
     ("product_type", _LABEL), ("shade_hex", _TEXT), ("finish", _LABEL), ("faiss_id", pa.int64()),
     ("id_order", pa.int64()),  # rows sorted by id: the binary search behind ``row_of``
     ("price_order", pa.int64()),  # rows sorted by price, unpriced last: a price range is one slice of it
+    ("group", _TEXT), ("options", _TEXT),  # options: the variant's option values as a JSON list of pairs
+    ("group_row", pa.int64()),  # the row of the group's first variant (its own row when alone): never falls
 ])
-# Tables written before ``price_order`` existed: read as they are, their price filters compare every row.
-SCHEMA_WITHOUT_PRICE_ORDER = pa.schema([field for field in SCHEMA if field.name != "price_order"])
+_VARIANT_COLUMNS = ("group", "options", "group_row")
+# Tables written before variants (every product alone) and before ``price_order`` (price filters then compare
+# every row) are read as they are.
+SCHEMA_WITHOUT_VARIANTS = pa.schema([field for field in SCHEMA if field.name not in _VARIANT_COLUMNS])
+SCHEMA_WITHOUT_PRICE_ORDER = pa.schema([field for field in SCHEMA_WITHOUT_VARIANTS if field.name != "price_order"])
+OLDER_SCHEMAS = (SCHEMA_WITHOUT_VARIANTS, SCHEMA_WITHOUT_PRICE_ORDER)
 _LABELS = ("category", "brand", "currency", "product_type", "finish")
 
 
@@ -62,8 +68,28 @@ def product_table(products: Sequence[Product], faiss_ids: np.ndarray) -> pa.Tabl
         "faiss_id": pa.array(np.asarray(faiss_ids, np.int64)),
         "id_order": pa.array(np.argsort(np.array(ids, dtype=object), kind="stable").astype(np.int64)),
         "price_order": pa.array(np.argsort(prices, kind="stable").astype(np.int64)),  # NaN sorts last
+        "group": pa.array([p.group for p in products], _TEXT),
+        "options": pa.array([json.dumps(p.options, ensure_ascii=False) if p.options else "" for p in products], _TEXT),
+        "group_row": pa.array(group_rows(products)),
     }
     return pa.table(columns, schema=SCHEMA)
+
+
+def group_rows(products: Sequence[Product]) -> np.ndarray:
+    """Each product's group as the row of its first variant.
+
+    :raise ValueError: when a group's variants are not consecutive (``catalog.variants_together`` makes them so).
+    """
+    rows = np.arange(len(products), dtype=np.int64)
+    first: dict[str, int] = {}
+    for row, product in enumerate(products):
+        if not product.group:
+            continue
+        lead = first.setdefault(product.group, row)
+        if lead != row and products[row - 1].group != product.group:
+            raise ValueError(f"The variants of group {product.group!r} are not consecutive rows.")
+        rows[row] = lead
+    return rows
 
 
 def write_product_table(path: Path, products: Sequence[Product], faiss_ids: np.ndarray) -> None:
@@ -78,7 +104,7 @@ class ProductTable:
 
     def __init__(self, table: pa.Table, source: str):
         """:raise CorruptIndex: when the columns are not the ones this code writes."""
-        if not (table.schema.equals(SCHEMA) or table.schema.equals(SCHEMA_WITHOUT_PRICE_ORDER)):
+        if not any(table.schema.equals(schema) for schema in (SCHEMA, *OLDER_SCHEMAS)):
             raise CorruptIndex(f"{source} has columns {table.schema.names}, not this version's {SCHEMA.names}.")
         self.source = source
         self._table = table.combine_chunks() if table.num_rows and _chunks(table) > 1 else table
@@ -88,6 +114,10 @@ class ProductTable:
         self._rows = _RowReader(self._table, self._in_stock)
         self._ids = self._rows.text["id"]
         self._filters: FilterColumns | None = None
+        self.has_variants = "group_row" in self._table.schema.names
+        # non-decreasing (a group's rows are consecutive and start at its first row), so a group is a binary search
+        self.group_of = (_numpy(self._table.column("group_row")) if self.has_variants
+                         else np.arange(len(self), dtype=np.int64))
 
     @classmethod
     def open(cls, folder: Path) -> "ProductTable":
@@ -145,6 +175,11 @@ class ProductTable:
                 return row
         return None
 
+    def variant_rows(self, row: int) -> range:
+        """Every row of ``row``'s group, in catalog order (just ``row`` for a product without variants)."""
+        lead = int(self.group_of[row])
+        return range(lead, int(np.searchsorted(self.group_of, lead, side="right")))
+
     def rows_with_shades(self, product_types: Iterable[str]) -> list[Product]:
         """Products of these makeup types that carry a shade (swatches, shade matching)."""
         wanted = {value.lower() for value in product_types}
@@ -198,8 +233,9 @@ class _RowReader:
     converted once per dictionary entry."""
 
     def __init__(self, table: pa.Table, in_stock: np.ndarray):
-        self.text = {name: _TextColumn(_single(table.column(name))) for name in ("id", "title", "image", "url",
-                                                                                "shade_hex")}
+        names = ("id", "title", "image", "url", "shade_hex", *(("group", "options") if "group" in table.schema.names
+                                                                 else ()))
+        self.text = {name: _TextColumn(_single(table.column(name))) for name in names}
         self._labels = {}
         for name in _LABELS:
             column = _single(table.column(name))
@@ -220,11 +256,16 @@ class _RowReader:
         kinds, finishes = ([values[code] for code in codes[name]] for name, values in self._enums.items())
         prices = [None if price != price else price for price in self._price[rows].tolist()]
         ends = rows + 1
+        if "group" in text:
+            groups = text["group"].values(rows, ends)
+            options = [_options(value) for value in text["options"].values(rows, ends)]
+        else:
+            groups, options = [""] * len(rows), [()] * len(rows)
         columns = zip(text["id"].values(rows, ends), text["title"].values(rows, ends),
                       text["image"].values(rows, ends), self._line[rows].tolist(), category, brand, prices, currency,
                       text["url"].values(rows, ends), self._in_stock[rows].tolist(), kinds,
                       text["shade_hex"].values(rows, ends), finishes)
-        return [Product(*fields) for fields in columns]
+        return [Product(*fields, group=group, options=option) for fields, group, option in zip(columns, groups, options)]
 
     def product(self, row: int) -> Product:
         text = {name: column.value(row) for name, column in self.text.items()}
@@ -234,7 +275,12 @@ class _RowReader:
                        category=label["category"], brand=label["brand"], price=None if price != price else price,
                        currency=label["currency"], url=text["url"], in_stock=bool(self._in_stock[row]),
                        product_type=ProductType(label["product_type"]) if label["product_type"] else None,
-                       shade_hex=text["shade_hex"], finish=Finish(label["finish"]) if label["finish"] else None)
+                       shade_hex=text["shade_hex"], finish=Finish(label["finish"]) if label["finish"] else None,
+                       group=text.get("group", ""), options=_options(text.get("options", "")))
+
+
+def _options(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((name, value) for name, value in json.loads(text)) if text else ()
 
 
 class _TextColumn:

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -84,6 +85,7 @@ def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarra
     stores = stores or VectorStores(index_dir=out_dir)
     extras = write_image_rows(staging / IMAGES_FILE, products)
     manifest.images = len(per_vector) if extras else 0
+    manifest.groups, manifest.variants = variant_counts(products)
     stores.writer.write(staging, manifest, per_vector, ids, vectors)
     write_product_table(staging / TABLE_FILE, products, ids[:len(products)])
     _write_lines(staging / "skipped.jsonl", (asdict(row) for row in skipped))
@@ -96,6 +98,12 @@ def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarra
     switch_current(out_dir, manifest.version)
     prune_versions(out_dir, stores=stores)
     return final
+
+
+def variant_counts(products: Sequence[Product]) -> tuple[int, int]:
+    """(products once variants are grouped, products that are a variant of a group of several)."""
+    sizes = Counter(product.group or f"\x00{row}" for row, product in enumerate(products))
+    return len(sizes), sum(size for size in sizes.values() if size > 1)
 
 
 def switch_current(out_dir: Path, version: str) -> None:
