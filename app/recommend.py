@@ -11,7 +11,7 @@ from app.api_requests import RecommendBody, SearchQuery
 from app.api_spec import LOADING, ApiResponses, api
 from app.errors import ApiError
 from app.resources import resources
-from app.search import matched_image_url, product_json, query_vector
+from app.search import query_vector, scored_json
 from indexer.stores.recommend import Session
 
 bp = Blueprint("recommend", __name__, url_prefix="/api/v1")
@@ -49,9 +49,7 @@ def recommend(json: RecommendBody):
         raise ApiError("unknown_product", f"No product with id {listed}{more} in the catalog (it may have been "
                                           "removed); drop it from the session, or send skip_unknown: true.")
     response = jsonify({
-        "results": [dict(product_json(hit.product), score=round(hit.score, 6), matched_image_url=matched_image_url(hit),
-                         because=hit.because)
-                    for hit in found.hits],
+        "results": [dict(scored_json(hit), because=hit.because) for hit in found.hits],
         "unknown": found.unknown,
         "version": state.store.live.name,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),

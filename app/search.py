@@ -129,8 +129,8 @@ def search_results(query: SearchQuery) -> dict:
 def _look_body(query: SearchQuery, started: float) -> dict:
     text_vector = query_vector(replace(query, image=None, crop=None)) if query.text is not None else None
     look = shop_the_look(query, lambda vector: mixed(vector, text_vector, query.text_weight), client_waiting())
-    items = [{"box": item.box.as_list(), "score": round(item.score, 6), "results": [_scored(hit) for hit in item.hits]}
-             for item in look.items]
+    items = [{"box": item.box.as_list(), "score": round(item.score, 6),
+              "results": [scored_json(hit) for hit in item.hits]} for item in look.items]
     return dict(_results_body(look.hits, started), items=items)
 
 
@@ -197,13 +197,14 @@ def _results(hits: list[SearchHit], started: float):
 
 def _results_body(hits: list[SearchHit], started: float) -> dict:
     return {
-        "results": [_scored(hit) for hit in hits],
+        "results": [scored_json(hit) for hit in hits],
         "version": resources().store.live.name,
         "took_ms": round((time.perf_counter() - started) * 1000, 2),
     }
 
 
-def _scored(hit: SearchHit) -> dict:
+def scored_json(hit: SearchHit) -> dict:
+    """A search hit as the API sends it: the product, its score, the photo that matched, its other variants."""
     return dict(product_json(hit.product), score=round(hit.score, 6), matched_image_url=matched_image_url(hit),
                 variants=[variant_json(variant) for variant in hit.variants])
 

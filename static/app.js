@@ -65,6 +65,8 @@ function productCard(product, { note = "", extraActions = [] } = {}) {
   body.append(element("p", "title", product.title),
               element("span", "price", i18n.price(product.price, product.currency)),
               element("span", "meta", [product.brand, product.in_stock ? "" : i18n.t("card.out_of_stock")].filter(Boolean).join(" · ")));
+  if (Object.keys(product.options || {}).length) body.append(element("span", "meta options", optionText(product)));
+  if ((product.variants || []).length) body.append(variantPicker(product, { note, extraActions }));
   if (note) body.append(element("span", "meta why", note));
   const actions = element("div", "actions");
   const more = element("button", "button more-like-this", i18n.t("card.more_like_this"));
@@ -82,6 +84,43 @@ function productCard(product, { note = "", extraActions = [] } = {}) {
   body.append(actions);
   item.append(image, body);
   return item;
+}
+
+function optionText(variant) {
+  return Object.values(variant.options || {}).join(" · ");
+}
+
+// The other colours/sizes/shades of a result: a tap shows that variant on the card (its photo, price, stock,
+// link) with the one shown before among the choices.
+function variantPicker(product, cardOptions) {
+  const row = element("div", "variants");
+  row.setAttribute("role", "group");
+  row.setAttribute("aria-label", i18n.t("card.variants", { count: product.variants.length }));
+  for (const variant of product.variants) {
+    const choice = element("button", "variant", variant.shade_hex ? "" : optionText(variant));
+    choice.type = "button";
+    choice.dataset.variantId = variant.id;
+    if (variant.shade_hex) {
+      choice.classList.add("shade");
+      choice.style.background = variant.shade_hex;
+    }
+    if (!variant.in_stock) choice.classList.add("sold-out");
+    choice.setAttribute("aria-label", [optionText(variant), i18n.price(variant.price, variant.currency),
+                                       variant.in_stock ? "" : i18n.t("card.out_of_stock")].filter(Boolean).join(", "));
+    choice.addEventListener("click", () => {
+      const shown = { id: product.id, options: product.options, price: product.price, currency: product.currency,
+                      in_stock: product.in_stock, shade_hex: product.shade_hex, url: product.url,
+                      image_url: product.image_url };
+      const others = product.variants.map((other) => (other.id === variant.id ? shown : other));
+      const card = row.closest("li.card");
+      const swapped = productCard({ ...product, ...variant, matched_image_url: variant.image_url, variants: others },
+                                  cardOptions);
+      card.replaceWith(swapped);
+      swapped.querySelector(`.variant[data-variant-id="${CSS.escape(product.id)}"]`)?.focus();
+    });
+    row.append(choice);
+  }
+  return row;
 }
 
 function renderResults(results) {

@@ -8,7 +8,8 @@
   const framing = window.shoplensShared["face-frame"];  // the view framed on the face(s)
   const GROUPS = ["lipstick", "lip_liner", "eyeshadow", "eyeliner", "blush", "foundation", "concealer", "brow"];
   const state = { selfie: null, products: new Map(), chosen: new Map(), pending: null, renderId: 0,
-                  faces: [], frame: null, wholePhoto: false };
+                  faces: [], frame: null, wholePhoto: false, lines: new Map() };  // lines: group -> its shades
+  const SWIPE_PX = 40;
 
   function status(text, kind = "") {
     $("tryon-status").textContent = text;
@@ -39,9 +40,53 @@
       title.textContent = GROUPS.includes(type) ? i18n.t(`group.${type}`) : type;
       const row = document.createElement("div");
       row.className = "swatch-row";
-      for (const product of items) row.append(swatch(product));
+      for (const product of items) row.append(product.shades.length > 1 ? shadeLine(product) : swatch(product));
       container.append(title, row);
     }
+  }
+
+  function shadeName(product) {
+    return Object.values(product.options || {}).join(" · ") || product.title.split("—").pop().trim();
+  }
+
+  // A line sold in shades: its name over a strip of its shades that the shopper swipes through.
+  function shadeLine(line) {
+    state.lines.set(line.group, line.shades);
+    const box = document.createElement("div");
+    box.className = "shade-line";
+    box.dataset.group = line.group;
+    const name = document.createElement("p");
+    name.className = "line-name";
+    name.textContent = `${line.title} · ${i18n.t("tryon.shade_count", { count: line.shades.length })}`;
+    const strip = document.createElement("div");
+    strip.className = "shade-strip";
+    strip.setAttribute("role", "group");
+    strip.setAttribute("aria-label", line.title);
+    strip.append(...line.shades.map((shade) => swatch(shade)));
+    box.append(name, strip);
+    return box;
+  }
+
+  // The next (1) or previous (-1) shade of the line the product belongs to, tried on in its place.
+  function stepShade(product, direction) {
+    const shades = state.lines.get(product.group) || [];
+    const index = shades.findIndex((shade) => shade.id === product.id);
+    if (index < 0 || shades.length < 2) return;
+    const next = shades[(index + direction + shades.length) % shades.length];
+    toggle(next);
+    document.querySelector(`.shade-strip .swatch[data-product-id="${CSS.escape(next.id)}"]`)
+      ?.scrollIntoView({ block: "nearest", inline: "center" });
+    status(i18n.t("tryon.now_trying", { shade: shadeName(next) }));
+  }
+
+  function onSwipe(target, handler) {
+    let start = null;
+    target.addEventListener("pointerdown", (event) => { start = event.clientX; });
+    target.addEventListener("pointerup", (event) => {
+      if (start !== null && Math.abs(event.clientX - start) >= SWIPE_PX) handler(event.clientX < start ? 1 : -1);
+      start = null;
+    });
+    target.addEventListener("pointercancel", () => { start = null; });
   }
 
   function swatch(product, note = "") {
@@ -56,7 +101,7 @@
     chip.className = "chip";
     chip.style.background = product.shade_hex;
     const name = document.createElement("span");
-    name.textContent = product.title.split("—").pop().trim();
+    name.textContent = shadeName(product);
     const meta = document.createElement("span");
     meta.className = "meta";
     meta.textContent = [product.finish && i18n.t(`finish.${product.finish}`), price(product)].filter(Boolean).join(" · ");
@@ -153,8 +198,16 @@
       chip.style.background = product.shade_hex;
       const name = document.createElement("span");
       name.className = "name";
-      name.textContent = `${product.title} ${price(product)}`;
+      name.textContent = `${product.title} ${product.group ? shadeName(product) + " " : ""}${price(product)}`;
       item.append(chip, name);
+      if ((state.lines.get(product.group) || []).length > 1) {  // swipe or step through the line's shades
+        item.classList.add("line");
+        const previous = stepButton("‹", "tryon.previous_shade", () => stepShade(product, -1));
+        const next = stepButton("›", "tryon.next_shade", () => stepShade(product, 1));
+        item.insertBefore(previous, chip);
+        item.append(next);
+        onSwipe(item, (direction) => stepShade(product, direction));
+      }
       if (product.url) {
         const buy = document.createElement("a");
         buy.className = "button primary buy";
@@ -166,6 +219,16 @@
       list.append(item);
     }
     $("applied").hidden = state.chosen.size === 0;
+  }
+
+  function stepButton(text, label, action) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button step";
+    button.textContent = text;
+    button.setAttribute("aria-label", i18n.t(label));
+    button.addEventListener("click", action);
+    return button;
   }
 
   function scheduleRender() {

@@ -116,6 +116,11 @@ def test_search_drawer_text_filters_and_keyboard(tools):
         cheap = [product["id"] for product in
                  api(server, "/api/v1/search", q="red lipstick", k=6, max_price=20)["results"]]
         expect(cards).to_have_count(len(cheap))
+        page.wait_for_function("([host, ids]) => JSON.stringify([...document.querySelector(host).shadowRoot"
+                               ".querySelectorAll('li.card')].map(card => card.dataset.productId)) === ids",
+                               arg=["shoplens-search", json.dumps(cheap, separators=(",", ":"))],
+                               timeout=10_000)  # the old cards may be as many
+
         assert card_ids(page, "shoplens-search") == cheap
 
         cards.first.locator("button").click()

@@ -213,8 +213,8 @@ class ProductVectors:
             fetch = min(self.rows.count, enough, fetch * 2)
 
     def search(self, query: np.ndarray, k: int, filters: SearchFilters = SearchFilters(),
-               exclude_row: int | None = None) -> list[tuple[int, float]]:
-        return [(match.row, match.score) for match in self.matches(query, k, filters, exclude_row)]
+               exclude_row: int | None = None, collapse: bool = False) -> list[tuple[int, float]]:
+        return [(match.row, match.score) for match in self.matches(query, k, filters, exclude_row, collapse)]
 
     def image_vectors(self, row: int) -> np.ndarray:
         """Every image vector of product ``row``, its main image first."""

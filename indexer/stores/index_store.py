@@ -220,8 +220,8 @@ class IndexStore:
             return Recommendations([], unknown)
         found = recommend(live.products, live.vectors, session, k, filters)
         products = live.products.take(item.row for item in found)
-        return Recommendations([RecommendedHit(product, item.score, because=item.because)
-                                for product, item in zip(products, found)], unknown)
+        hits = [RecommendedHit(product, item.score, because=item.because) for product, item in zip(products, found)]
+        return Recommendations(live.with_variants(hits, [item.row for item in found]), unknown)
 
     def reload(self, expected_dim: int | None = None, expected_model_id: str | None = None,
                query_fidelity: float = 1.0) -> bool:

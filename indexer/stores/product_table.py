@@ -265,7 +265,8 @@ class _RowReader:
                       text["image"].values(rows, ends), self._line[rows].tolist(), category, brand, prices, currency,
                       text["url"].values(rows, ends), self._in_stock[rows].tolist(), kinds,
                       text["shade_hex"].values(rows, ends), finishes)
-        return [Product(*fields, group=group, options=option) for fields, group, option in zip(columns, groups, options)]
+        return [Product(*fields, group=group, options=option)
+                for fields, group, option in zip(columns, groups, options)]
 
     def product(self, row: int) -> Product:
         text = {name: column.value(row) for name, column in self.text.items()}

@@ -22,8 +22,8 @@ from typing import Mapping
 import numpy as np
 
 from indexer.stores.filters import SearchFilters
+from indexer.stores.image_rows import ProductVectors
 from indexer.stores.product_table import ProductTable
-from indexer.stores.vector_store import VectorIndex
 
 DEFAULT_DIVERSITY = 0.3  # MMR lambda 0.7: relevance first, near copies pushed down (docs/BENCHMARKS.md)
 NEGATIVE_SHIFT = 0.5     # Rocchio's gamma for the fetch; the classic 0.15 barely moves a 512-d CLIP query
@@ -50,9 +50,10 @@ class Recommendation:
     because: str  # the positive id this product is closest to: what the page may honestly say
 
 
-def recommend(table: ProductTable, vectors: VectorIndex, session: Session, k: int,
+def recommend(table: ProductTable, vectors: ProductVectors, session: Session, k: int,
               filters: SearchFilters = SearchFilters()) -> list[Recommendation]:
-    """``min(k, products passing filters that are not in the session)`` recommendations, best first.
+    """``min(k, products passing filters that are not in the session)`` recommendations, best first; a group
+    of variants counts once, and not at all when the session holds one of its variants.
 
     Every id of the session must be in ``table`` (``IndexStore.recommend`` leaves the others out first).
     """
@@ -75,9 +76,12 @@ def recommend(table: ProductTable, vectors: VectorIndex, session: Session, k: in
         fetch_vector = _unit(pushed) if np.linalg.norm(pushed) > 1e-6 else session_vector
 
     excluded = set(positive_rows) | set(negative_rows)
+    # one variant per group, and none of a group the shopper already saw (another colour is not news)
+    groups = vectors.group_of
+    seen = excluded if groups is None else {int(groups[row]) for row in excluded}
     pool_size = max(MIN_POOL, POOL_PER_RESULT * k) + len(excluded)
-    found = [(row, score) for row, score in vectors.search(fetch_vector, pool_size, filters)
-             if row not in excluded]
+    found = [(row, score) for row, score in vectors.search(fetch_vector, pool_size, filters, collapse=True)
+             if (row if groups is None else int(groups[row])) not in seen]
     if not found:
         return []
     rows = np.asarray([row for row, _ in found], np.int64)

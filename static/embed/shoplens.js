@@ -17,6 +17,8 @@
   const SCRIPT_ORIGIN = document.currentScript ? new URL(document.currentScript.src, location.href).origin : "";
   const t = (lang, key, params = {}) => i18n.t(key, params, lang);
   const MIN_CROP = 0.05;  // a drag smaller than this share of the photo's side is a tap, not a crop
+  // what the shop's cart needs besides the id: the product a variant belongs to and its option values
+  const variantOf = (product) => (product.group ? { group: product.group, options: product.options } : null);
 
   const STYLE = `
     :host { all: initial; display: block; font: 15px/1.4 var(--shoplens-font, system-ui, sans-serif);
@@ -161,7 +163,7 @@
           node("span", { className: "title", part: "title", textContent: product.title }),
           node("span", { className: "price", part: "price", textContent: i18n.price(product.price, product.currency, lang) })));
       link.addEventListener("click", (event) => {
-        if (!this.emit("shoplens:select", { productId: product.id, variant: null, url: product.url || null }) || !product.url) {
+        if (!this.emit("shoplens:select", { productId: product.id, variant: variantOf(product), url: product.url || null }) || !product.url) {
           event.preventDefault();
         }
       });
@@ -169,7 +171,7 @@
         type: "button", part: "button", textContent: t(lang, "embed.add_to_cart"),
         "aria-label": t(lang, "embed.add_to_cart_named", { title: product.title }),
       });
-      add.addEventListener("click", () => this.emit("shoplens:add-to-cart", { productId: product.id, variant: null }));
+      add.addEventListener("click", () => this.emit("shoplens:add-to-cart", { productId: product.id, variant: variantOf(product) }));
       return node("li", { className: "card", part: "card", dataset: { productId: product.id } },
         link, node("div", { className: "body" }, add));
     }
@@ -506,21 +508,24 @@
       dialog.addEventListener("close", () => this.forgetPhoto());  // the photo lives only while try-on is open
     }
 
-    // The product and the other shades of its line: same type and brand, same name before " — " (the shade).
+    // The product and the other shades of its line: the variants of its group, or for a catalog without
+    // groups the products of the same type and brand with the same name before " — " (the shade).
     async loadLine() {
       const lang = this.lang;
       const id = this.getAttribute("product-id");
       if (this.state.line.length) return;
       try {
         const body = await this.api("/api/v1/tryon/products");
-        const all = Object.values(body.groups).flat();
+        const entries = Object.values(body.groups).flat();
+        const all = entries.flatMap((entry) => (entry.shades.length ? entry.shades : [entry]));
         const product = all.find((candidate) => candidate.id === id);
         if (!product) {
           this.setStatus(this.ui.status, t(lang, "embed.not_tryable"), true);
           return;
         }
         const stem = (candidate) => candidate.title.split("—")[0].trim().toLowerCase();
-        this.state.line = all.filter((candidate) => candidate.product_type === product.product_type &&
+        const group = product.group && entries.find((entry) => entry.group === product.group);
+        this.state.line = group ? group.shades : all.filter((candidate) => candidate.product_type === product.product_type &&
           (candidate.brand || "") === (product.brand || "") && stem(candidate) === stem(product));
         this.ui.title.textContent = t(lang, "embed.try_on_title", { title: product.title });
         this.showSwatches();
@@ -533,7 +538,7 @@
     showSwatches() {
       const lang = this.lang;
       const swatches = this.state.line.map((product) => {
-        const shade = product.title.split("—").pop().trim();
+        const shade = Object.values(product.options || {}).join(" · ") || product.title.split("—").pop().trim();
         const swatch = node("button", {
           type: "button", className: "swatch", dataset: { productId: product.id },
           "aria-pressed": String(product.id === this.state.chosen),
@@ -552,12 +557,12 @@
       this.ui.buy.replaceChildren();
       if (!product) return;
       const add = node("button", { type: "button", part: "button", textContent: t(lang, "embed.add_to_cart_named", { title: product.title }) });
-      add.addEventListener("click", () => this.emit("shoplens:add-to-cart", { productId: product.id, variant: null }));
+      add.addEventListener("click", () => this.emit("shoplens:add-to-cart", { productId: product.id, variant: variantOf(product) }));
       this.ui.buy.append(add);
       if (product.url) {
         const view = node("a", { href: product.url, className: "button quiet", textContent: t(lang, "card.view") });
         view.addEventListener("click", (event) => {
-          if (!this.emit("shoplens:select", { productId: product.id, variant: null, url: product.url })) event.preventDefault();
+          if (!this.emit("shoplens:select", { productId: product.id, variant: variantOf(product), url: product.url })) event.preventDefault();
         });
         this.ui.buy.append(view);
       }
