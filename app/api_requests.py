@@ -159,6 +159,10 @@ class Filters(Parameters):
                              min_price=self.min_price, max_price=self.max_price, in_stock=self.in_stock)
 
 
+COLLAPSE_HELP = ("group (default): one result per product, its best-matching variant (colour, size, shade) with "
+                 "the others listed in variants; none: every variant is a result of its own.")
+
+
 class Collapse(StrEnum):
     GROUP = "group"
     NONE = "none"
@@ -167,9 +171,7 @@ class Collapse(StrEnum):
 class ResultOptions(Filters):
     """The filters, and how variants of one product come back."""
 
-    collapse: Collapse = Field(Collapse.GROUP, description=(
-        "group: one result per product, its best-matching variant (colour, size, shade) with the others listed "
-        "in variants; none: every variant is a result of its own."))
+    collapse: Collapse = Field(Collapse.GROUP, description=COLLAPSE_HELP)
 
     @property
     def collapse_variants(self) -> bool:
@@ -185,6 +187,7 @@ class SearchOptions(ResultOptions):
     """
 
     k: ResultCount = Field(None, description=f"Number of results (default {DEFAULT_K}).")
+    collapse: Collapse = Field(None, description=COLLAPSE_HELP)
     q: str = Field(None, max_length=MAX_QUERY_CHARS, description='Text to mix in ("but in green").',
                    examples=["but in green"])
     text_weight: TextWeight = Field(None, description=f"0: the photo only, 1: the text only (default "

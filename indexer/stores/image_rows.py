@@ -155,14 +155,13 @@ class Match:
 class ProductVectors:
     """A backend's image vectors searched by product (``vector_store.VectorIndex`` over product rows).
 
-    ``group_of`` maps each product row to its variant group (the row of the group's first variant); a search
-    that collapses variants counts a group once, shown by its best-matching variant.
+    ``group_of`` maps each product row to its variant group (the row of the group's first variant; None when
+    no product has variants); a search that collapses variants counts a group once, shown by its best-matching
+    variant.
     """
 
     def __init__(self, images: VectorIndex, rows: ImageRows, group_of: np.ndarray | None = None):
-        self.images, self.rows = images, rows
-        grouped = group_of is not None and bool(np.any(group_of != np.arange(len(group_of))))
-        self.group_of = group_of if grouped else None
+        self.images, self.rows, self.group_of = images, rows, group_of
         self._max_per_group: int | None = None
 
     @property

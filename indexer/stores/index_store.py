@@ -85,7 +85,7 @@ class IndexVersion:
         except VectorStoreError as exc:
             raise CorruptIndex(f"Index version {path.name}: {exc}") from exc
         self.vectors = ProductVectors(image_vectors, self.images,
-                                      self.products.group_of if self.products.has_variants else None)
+                                      self.products.group_of if self.manifest.variants else None)
 
     @property
     def name(self) -> str:
@@ -121,7 +121,7 @@ class IndexVersion:
         """Products closest to any photo of product ``row`` (never itself, nor with ``collapse`` its own variants):
         each candidate scores its best pair of photos, so an on-model shot finds other on-model shots even
         when the packshots differ."""
-        best: dict[str, tuple[SearchHit, int]] = {}
+        best: dict[int, tuple[SearchHit, int]] = {}  # by group (collapsed) or product row
         for vector in self.vectors.image_vectors(row):
             query = np.ascontiguousarray(vector, dtype=np.float32)
             for match in self.vectors.matches(query, k, filters, exclude_row=row, collapse=collapse):

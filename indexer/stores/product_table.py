@@ -114,10 +114,10 @@ class ProductTable:
         self._rows = _RowReader(self._table, self._in_stock)
         self._ids = self._rows.text["id"]
         self._filters: FilterColumns | None = None
-        self.has_variants = "group_row" in self._table.schema.names
-        # non-decreasing (a group's rows are consecutive and start at its first row), so a group is a binary search
-        self.group_of = (_numpy(self._table.column("group_row")) if self.has_variants
-                         else np.arange(len(self), dtype=np.int64))
+        # each row's group as its first row, non-decreasing (a group's rows are consecutive), so a group is a
+        # binary search; None for tables written before variants
+        self.group_of = (_numpy(self._table.column("group_row")) if "group_row" in self._table.schema.names
+                         else None)
 
     @classmethod
     def open(cls, folder: Path) -> "ProductTable":
@@ -177,6 +177,8 @@ class ProductTable:
 
     def variant_rows(self, row: int) -> range:
         """Every row of ``row``'s group, in catalog order (just ``row`` for a product without variants)."""
+        if self.group_of is None:
+            return range(row, row + 1)
         lead = int(self.group_of[row])
         return range(lead, int(np.searchsorted(self.group_of, lead, side="right")))
 
