@@ -2,11 +2,25 @@
 "use strict";
 
 (() => {
-  function showConnection() {
-    document.getElementById("offline").hidden = navigator.onLine;
+  function show(offline) {
+    document.getElementById("offline").hidden = !offline;
+  }
+
+  // navigator.onLine only says that a network interface is up (it stays true behind a dead Wi-Fi, and in
+  // some browsers after an offline reload), so a page the service worker served from its cache asks the
+  // server itself whether it can be reached.
+  async function showConnection() {
+    if (!navigator.onLine) return show(true);
+    if (!navigator.serviceWorker || !navigator.serviceWorker.controller) return show(false);
+    try {
+      await fetch("/healthz", { cache: "no-store" });
+      show(false);
+    } catch (error) {
+      show(true);
+    }
   }
   window.addEventListener("online", showConnection);
-  window.addEventListener("offline", showConnection);
+  window.addEventListener("offline", () => show(true));
   document.addEventListener("DOMContentLoaded", showConnection);
   if ("serviceWorker" in navigator) {
     window.addEventListener("load", () => {

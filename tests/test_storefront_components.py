@@ -247,7 +247,8 @@ def test_try_on_element_renders_the_shade_on_the_face(tools, tmp_path, landmarke
         expect(page.locator("shoplens-tryon [role=status]")).to_contain_text("compare")
         page.locator("shoplens-tryon button", has_text="Add Velvet Lipstick — Plum Night to cart").click()
         assert page.evaluate("window.events") == [
-            ["shoplens:add-to-cart", {"productId": "lip-plum-night", "variant": None}]]
+            ["shoplens:add-to-cart", {"productId": "lip-plum-night",  # a shade of the demo's Velvet line
+                                      "variant": {"group": "velvet-lipstick", "options": {"Shade": "Plum Night"}}}]]
 
         portrait = Image.new("RGB", (900, 1600), (70, 90, 110))  # full length: the view opens on the face
         portrait.paste(grace_hopper().resize((170, 200)), (380, 160))

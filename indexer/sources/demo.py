@@ -57,7 +57,8 @@ PRODUCTS = [
     ("brow-dark", "Brow Pencil — Dark Brown", "brow", "#3D2B1F", "matte", 15.0),
 ]
 COLUMNS = ["id", "title", "image", "category", "brand", "price", "currency", "url", "in_stock",
-           "product_type", "shade_hex", "finish"]
+           "product_type", "shade_hex", "finish", "group", "options"]
+SOLD_IN_SHADES = ("lipstick",)  # these lines are one product each, their shades its variants (README "Variants")
 
 
 def write_demo_catalog(folder: Path) -> Path:
@@ -74,12 +75,20 @@ def write_demo_catalog(folder: Path) -> Path:
                      "category": product_type.replace("_", " "), "brand": BRAND, "price": f"{price:.2f}",
                      "currency": "EUR", "url": f"https://shop.example/products/{product_id}",
                      "in_stock": "false" if index % 9 == 8 else "true", "product_type": product_type,
-                     "shade_hex": shade, "finish": finish})
+                     "shade_hex": shade, "finish": finish, **_line(title, product_type)})
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def _line(title: str, product_type: str) -> dict[str, str]:
+    """"Velvet Lipstick — Ruby" -> the group velvet-lipstick, its option Shade=Ruby."""
+    line, _, shade = title.partition(" — ")
+    if product_type not in SOLD_IN_SHADES:
+        return {"group": "", "options": ""}
+    return {"group": line.lower().replace(" ", "-"), "options": f"Shade={shade}"}
 
 
 def render_product(product_type: str, shade: str, finish: str) -> Image.Image:
