@@ -102,12 +102,12 @@ def variants_together(products: list[Product]) -> list[Product]:
     A version stores a group as consecutive rows (``indexer.stores.product_table``); a feed may list a group's
     variants anywhere (Merchant Center does not sort by item_group_id).
     """
+    keys = [product.group or f"\x00{position}" for position, product in enumerate(products)]  # alone: its own
     first: dict[str, int] = {}
-    for position, product in enumerate(products):
-        first.setdefault(product.group or f"\x00{position}", position)
-    order = sorted(range(len(products)),
-                   key=lambda position: (first[products[position].group or f"\x00{position}"], position))
-    return [products[position] for position in order]
+    for position, key in enumerate(keys):
+        first.setdefault(key, position)
+    return [products[position] for position in sorted(range(len(products)),
+                                                       key=lambda position: (first[keys[position]], position))]
 
 
 def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_images: bool = False,
@@ -123,22 +123,19 @@ def parse_row(row: dict[str, Any], line: int, base: Path, *, allow_outside_image
         if not text.get(required):
             raise RowError(f"missing_{required}", f"line {line}: the {required!r} column is empty or missing")
     image = str(_image_path(text["image"], base, line, allow_outside_images))
+    left_out = skipped_images if skipped_images is not None else []
     extras: list[str] = []
     for value in _image_list(row.get("additional_images")):
         try:
             extra = str(_image_path(value, base, line, allow_outside_images))
         except RowError as exc:
-            if skipped_images is not None:
-                skipped_images.append(SkippedRow(line, exc.reason, f"{exc}; the product is kept without it",
-                                                 text["id"], value))
+            left_out.append(SkippedRow(line, exc.reason, f"{exc}; the product is kept without it", text["id"], value))
             continue
         if extra == image or extra in extras:
             continue
         if len(extras) == MAX_EXTRA_IMAGES:
-            if skipped_images is not None:
-                skipped_images.append(SkippedRow(line, "too_many_images", f"line {line}: image {value!r}: more than "
-                                                 f"{MAX_EXTRA_IMAGES} extra images; the rest are left out",
-                                                 text["id"], value))
+            left_out.append(SkippedRow(line, "too_many_images", f"line {line}: image {value!r}: more than "
+                                       f"{MAX_EXTRA_IMAGES} extra images; the rest are left out", text["id"], value))
             continue
         extras.append(extra)
     return Product(

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from indexer.records import Manifest, Product
 from indexer.stores.filters import FilterColumns, SearchFilters
+from indexer.stores.product_table import group_range
 from indexer.stores.vector_store import CorruptIndex, VectorIndex
 
 IMAGES_FILE = "images.arrow"
@@ -168,6 +169,10 @@ class ProductVectors:
     def has_variants(self) -> bool:
         return self.group_of is not None
 
+    def key_of(self, product_row: int, collapse: bool) -> int:
+        """What a search counts once: the product, or with ``collapse`` its group (its first variant's row)."""
+        return int(self.group_of[product_row]) if collapse and self.group_of is not None else product_row
+
     def max_per_group(self) -> int:
         """Most images of one group (computed at the first collapsed search: one pass over the products)."""
         if self._max_per_group is None:
@@ -188,13 +193,11 @@ class ProductVectors:
             return [Match(row, score, 0) for row, score in self.images.search(query, k, filters, exclude_row)]
         if k <= 0:
             return []
-        key_of = (lambda product: product) if groups is None else (lambda product: int(groups[product]))
-        excluded_key = key_of(exclude_row) if exclude_row is not None else None
+        excluded_key = self.key_of(exclude_row, collapse) if exclude_row is not None else None
         excluded = 0
         if exclude_row is not None:
-            members = [exclude_row] if groups is None else range(  # a group's rows are consecutive
-                excluded_key, int(np.searchsorted(groups, excluded_key, side="right")))
-            excluded = sum(self.rows.image_count(int(member)) for member in members)
+            members = group_range(groups, exclude_row)
+            excluded = sum(self.rows.image_count(member) for member in members)
         per_key = self.rows.max_per_product if groups is None else self.max_per_group()
         fetch = min(self.rows.count, k * max(1, math.ceil(FETCH_SLACK * self.rows.mean_per_product)) + excluded)
         # k distinct keys are surely among the best (k - 1) x (most images of one key) + 1 images
@@ -204,7 +207,7 @@ class ProductVectors:
             best: dict[int, Match] = {}
             for row, score in found:  # best first: a key's first image is its best
                 product = int(self.rows.product_of[row])
-                key = key_of(product)
+                key = self.key_of(product, collapse)
                 if key != excluded_key and key not in best:
                     best[key] = Match(product, score, self.rows.number_of(row))
             if len(best) >= k or len(found) < fetch or fetch >= min(enough, self.rows.count):

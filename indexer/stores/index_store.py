@@ -125,7 +125,7 @@ class IndexVersion:
         for vector in self.vectors.image_vectors(row):
             query = np.ascontiguousarray(vector, dtype=np.float32)
             for match in self.vectors.matches(query, k, filters, exclude_row=row, collapse=collapse):
-                key = int(self.vectors.group_of[match.row]) if collapse and self.vectors.has_variants else match.row
+                key = self.vectors.key_of(match.row, collapse)
                 if key not in best or match.score > best[key][0].score:
                     best[key] = (SearchHit(self.products[match.row], match.score, match.image), match.row)
         ranked = sorted(best.values(), key=lambda item: -item[0].score)[:k]

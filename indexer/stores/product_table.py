@@ -92,6 +92,14 @@ def group_rows(products: Sequence[Product]) -> np.ndarray:
     return rows
 
 
+def group_range(group_of: np.ndarray | None, row: int) -> range:
+    """The rows of ``row``'s group: consecutive, from its first row (``group_of`` None: every row alone)."""
+    if group_of is None:
+        return range(row, row + 1)
+    lead = int(group_of[row])
+    return range(lead, int(np.searchsorted(group_of, lead, side="right")))
+
+
 def write_product_table(path: Path, products: Sequence[Product], faiss_ids: np.ndarray) -> None:
     """Write the table uncompressed: compressed buffers could not be mapped, only copied."""
     table = product_table(products, faiss_ids)
@@ -177,10 +185,7 @@ class ProductTable:
 
     def variant_rows(self, row: int) -> range:
         """Every row of ``row``'s group, in catalog order (just ``row`` for a product without variants)."""
-        if self.group_of is None:
-            return range(row, row + 1)
-        lead = int(self.group_of[row])
-        return range(lead, int(np.searchsorted(self.group_of, lead, side="right")))
+        return group_range(self.group_of, row)
 
     def rows_with_shades(self, product_types: Iterable[str]) -> list[Product]:
         """Products of these makeup types that carry a shade (swatches, shade matching)."""

@@ -77,11 +77,10 @@ def recommend(table: ProductTable, vectors: ProductVectors, session: Session, k:
 
     excluded = set(positive_rows) | set(negative_rows)
     # one variant per group, and none of a group the shopper already saw (another colour is not news)
-    groups = vectors.group_of
-    seen = excluded if groups is None else {int(groups[row]) for row in excluded}
+    seen = {vectors.key_of(row, collapse=True) for row in excluded}
     pool_size = max(MIN_POOL, POOL_PER_RESULT * k) + len(excluded)
     found = [(row, score) for row, score in vectors.search(fetch_vector, pool_size, filters, collapse=True)
-             if (row if groups is None else int(groups[row])) not in seen]
+             if vectors.key_of(row, collapse=True) not in seen]
     if not found:
         return []
     rows = np.asarray([row for row, _ in found], np.int64)

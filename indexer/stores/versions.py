@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import time
-from collections import Counter
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 from indexer.records import Manifest, Product, SkippedRow
 from indexer.stores.backends import VectorStores
 from indexer.stores.image_rows import IMAGES_FILE, image_key, vector_products, write_image_rows
-from indexer.stores.product_table import TABLE_FILE, write_product_table
+from indexer.stores.product_table import TABLE_FILE, group_rows, write_product_table
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +100,10 @@ def write_version(out_dir: Path, products: Sequence[Product], vectors: np.ndarra
 
 
 def variant_counts(products: Sequence[Product]) -> tuple[int, int]:
-    """(products once variants are grouped, products that are a variant of a group of several)."""
-    sizes = Counter(product.group or f"\x00{row}" for row, product in enumerate(products))
-    return len(sizes), sum(size for size in sizes.values() if size > 1)
+    """(products once variants are grouped, products that are a variant of a group of several), from the
+    group rows the product table stores."""
+    sizes = np.bincount(group_rows(products), minlength=len(products))
+    return int(np.count_nonzero(sizes)), int(sizes[sizes > 1].sum())
 
 
 def switch_current(out_dir: Path, version: str) -> None:
