@@ -16,7 +16,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
 
     :raise IndexNotFound, WeightsNotFound, ...: only with ``background_load=False`` (tests, checks).
     """
-    from app import admin, catalog_images, health, openapi, recommend, search, shades, tryon, web, webapp
+    from app import admin, catalog_images, health, live_tryon, openapi, recommend, search, shades, tryon, web, webapp
     from app.errors import register_error_handlers
     from app.limits import install_cors, install_rate_limits
     from app.metrics import install_metrics
@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, *, background_load: bool = True
     register_error_handlers(app)
     register_security_headers(app)
     for blueprint in (search.bp, recommend.bp, tryon.bp, shades.bp, catalog_images.bp, admin.bp, health.bp,
-                      openapi.bp, web.bp, webapp.bp, webapp.share_bp):
+                      openapi.bp, web.bp, webapp.bp, webapp.share_bp, live_tryon.bp):
         app.register_blueprint(blueprint)
     install_rate_limits(app, settings)
     install_cors(app, settings)

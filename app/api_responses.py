@@ -245,3 +245,20 @@ class Readiness(Response):
 class NotReady(Response):
     status: str = Field(description="loading")
     error: ErrorDetail
+
+
+class FaceMeshFiles(Response):
+    available: bool = Field(description="False when the browser package is not installed: live try-on is off.")
+    version: str | None
+    base_url: str | None = Field(description="Where the package's files are served (the solution's locateFile).")
+
+
+class LiveTryOnConfig(Response):
+    face_mesh: FaceMeshFiles
+    landmarks: int = Field(description="Landmarks per face (Face Mesh with iris refinement).")
+    regions: dict[str, list[int]] = Field(description="Region name -> landmark ids of its polygon, in order.")
+    anchors: dict[str, dict[str, int] | list[int]] = Field(description="Single landmarks zones are placed from.")
+    zones: dict = Field(description="Zone shapes and feathers, in fractions of the eye-corner distance.")
+    recipes: dict[str, dict[str, float]] = Field(description="Per product type: coverage, lightness, chroma_texture.")
+    stacking: list[str] = Field(description="Product types from the bottom layer to the top.")
+    live_types: list[str] = Field(description="Types the live renderer draws; others show in Photo mode.")

@@ -9,6 +9,11 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' blob: data:; medi
                            "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; "
                            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
+# The shopper page runs MediaPipe Face Mesh for live try-on: WebAssembly, and Emscripten glue that builds functions
+# with eval (it fails with EvalError otherwise). Scripts still come only from this origin, never inline.
+SHOPPER_PAGE_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    "script-src 'self'", "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'")
+
 # Swagger UI (the API docs page) adds <style> elements at run time; its scripts stay 'self' only.
 DOCS_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 

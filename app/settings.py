@@ -121,6 +121,9 @@ class Settings:
                                        "a crowded photo; each costs about a third of a photo search on CPU.")
     item_min_gain: float = _setting(0.0, "How much closer (cosine) than the whole photo a box's best match must be "
                                          "for shop the look to show it as an item.")
+    face_mesh_dir: str = _setting("", "Folder of the @mediapipe/face_mesh browser package that live try-on serves "
+                                      "(empty: node_modules/@mediapipe/face_mesh of the project, as `make install` "
+                                      "puts it).")
     log_level: str = _setting("INFO", "Python log level.")
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from app.api_spec import ApiResponses, api
+from app.security import SHOPPER_PAGE_CONTENT_SECURITY_POLICY
 
 bp = Blueprint("web", __name__)
 
@@ -13,7 +14,9 @@ bp = Blueprint("web", __name__)
 @api.validate(resp=ApiResponses("HTML", media="text/html"), tags=["pages"], operation_id="shopperPage")
 def index_page():
     """The shopper's page: photo search, text search and try-on"""
-    return _page("index.html")
+    response = _page("index.html")
+    response.headers["Content-Security-Policy"] = SHOPPER_PAGE_CONTENT_SECURITY_POLICY
+    return response
 
 
 @bp.get("/admin")

@@ -27,6 +27,7 @@ from app.errors import STATUS, ApiError
 from app.linked_images import fetch_linked_image
 from app.resources import resources
 from app.search import search_results
+from app.security import SHOPPER_PAGE_CONTENT_SECURITY_POLICY
 from app.uploads import uploaded_bytes
 from indexer.stores.filters import SearchFilters
 from vision.images import ImageError, load_image
@@ -40,7 +41,7 @@ BACKGROUND_COLOUR = "#fbf9fc"
 LANGUAGES = ("en", "fr")  # static/messages/<language>.json, one catalog each; English is the fallback
 SHARED_SCRIPTS = ("i18n-core", "face-frame")  # static/shared/<name>.js: for our pages and the embed script alike
 SHELL_FILES = ("index.html", "style.css", *(f"shared/{name}.js" for name in SHARED_SCRIPTS), "i18n.js", "app.js",
-               "foryou.js", "webapp.js", "tryon.js", "favicon.svg",
+               "foryou.js", "webapp.js", "tryon.js", "live-render.js", "live.js", "favicon.svg",
                *(f"messages/{language}.json" for language in LANGUAGES))
 PREVIEW_SIDE = 1280  # the preview sent back for the crop box; crops are then made on it
 LINK = re.compile(r"https?://\S+", re.IGNORECASE)
@@ -249,6 +250,7 @@ def _page_with(shared: dict, status: int) -> Response:
     page = _static_text("index.html").replace("</body>", block, 1)
     response = Response(page, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"  # it holds the shopper's photo
+    response.headers["Content-Security-Policy"] = SHOPPER_PAGE_CONTENT_SECURITY_POLICY
     return response
 
 

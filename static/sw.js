@@ -5,7 +5,8 @@
 const CACHE = "shoplens-shell-__SHELL_VERSION__";
 const SHELL = ["/", "/static/style.css", "/i18n/messages.js", "/common/i18n-core.js", "/common/face-frame.js",
                "/static/i18n.js", "/static/app.js",
-               "/static/foryou.js", "/static/webapp.js", "/static/tryon.js", "/static/favicon.svg",
+               "/static/foryou.js", "/static/webapp.js", "/static/tryon.js",
+               "/static/live-render.js", "/static/live.js", "/static/favicon.svg",
                "/manifest.webmanifest", "/icons/icon-192.png"];
 
 self.addEventListener("install", (event) => {

@@ -187,6 +187,15 @@
     scheduleRender();
   }
 
+  // The look as the live (camera) renderer takes it; it listens, since it draws every frame on the device.
+  function announceLook() {
+    const intensity = Number($("intensity").value) / 100;
+    const layers = [...state.chosen.values()].map((id) => state.products.get(id)).map((product) => ({
+      product_id: product.id, product_type: product.product_type, shade_hex: product.shade_hex,
+      finish: product.finish, intensity, title: product.title }));
+    document.dispatchEvent(new CustomEvent("shoplens:look", { detail: { layers } }));
+  }
+
   function renderApplied() {
     const list = $("applied-list");
     list.replaceChildren();
@@ -232,6 +241,8 @@
   }
 
   function scheduleRender() {
+    announceLook();
+    if (document.body.dataset.tryonMode === "live") return;  // drawn on the device: no upload, no wait
     clearTimeout(state.pending);
     state.pending = setTimeout(render, 200);
   }
@@ -329,6 +340,9 @@
     $("intensity").addEventListener("input", (event) => {
       $("intensity-value").textContent = `${event.target.value}%`;
       scheduleRender();
+    });
+    document.addEventListener("shoplens:tryon-mode", (event) => {  // back from Live: the photo shows today's look
+      if (event.detail.mode === "photo" && state.selfie) scheduleRender();
     });
     $("tab-tryon").addEventListener("click", () => { if (!state.products.size) loadSwatches(); }, { once: true });
     setCompare(50);

@@ -81,3 +81,21 @@ def phone_page(width: int = 390, height: int = 844, locale: str = "en-US"):
             yield context.new_page()
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def camera_page(video: Path | None, *, grant_camera: bool = True, width: int = 390, height: int = 844):
+    """A phone-sized page whose camera plays ``video`` (a Y4M file), or a page with no camera permission."""
+    from playwright.sync_api import sync_playwright
+
+    flags = [*CHROMIUM_FLAGS, "--use-fake-device-for-media-stream"]
+    if video is not None:
+        flags += ["--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        try:
+            context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1,
+                                          has_touch=True, permissions=["camera"] if grant_camera else [])
+            yield context.new_page()
+        finally:
+            browser.close()

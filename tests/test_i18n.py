@@ -23,7 +23,7 @@ def keys_used_by_the_page() -> set[str]:
     used = set(re.findall(r'data-i18n="([^"]+)"', html))
     for pairs in re.findall(r'data-i18n-attr="([^"]+)"', html):
         used |= {pair.split("=")[1] for pair in pairs.split(";")}
-    for script in ("app.js", "foryou.js", "tryon.js", "i18n.js", "admin.js", "embed/shoplens.js",
+    for script in ("app.js", "foryou.js", "tryon.js", "live.js", "i18n.js", "admin.js", "embed/shoplens.js",
                    "shared/i18n-core.js"):
         used |= set(re.findall(r'\bt\((?:\w+, )?"([a-z_.]+)"', (STATIC / script).read_text(encoding="utf-8")))
     return used

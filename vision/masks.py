@@ -18,6 +18,17 @@ SUBPIXEL_BITS = 4
 WIDE_BLUR = 6.0  # sigma in pixels above which blurring happens at a reduced scale
 SIDES = ("left", "right")
 
+# Zone shapes, in fractions of the face's eye-corner distance. The live (in-browser) renderer reads these same
+# values from /api/v1/tryon/live, so the camera view and the rendered photo draw the same zones.
+LIP_FEATHER = 0.02
+LID_BANDS = {  # from the upper lash line toward the brow: how far, the outer wing's length, the feather
+    ProductType.EYESHADOW: {"reach": 0.55, "wing": 0.0, "feather": 0.045},
+    ProductType.EYELINER: {"reach": 0.08, "wing": 0.09, "feather": 0.006},
+}
+WING_TAPER = 0.45  # a winged band narrows to this share of its reach at the outer corner
+WING_LIFT = 0.35   # the wing's tip rises this share of its length toward the brow
+CHEEK = {"long_axis": 0.26, "short_axis": 0.17, "lift": 0.12, "feather": 0.12, "oval_feather": 0.01}
+
 
 class FaceGeometry:
     """One face's landmarks shifted into a region of interest, plus its size unit."""
@@ -113,13 +124,13 @@ def _zone(kind: ProductType, face: FaceGeometry) -> np.ndarray:
         case ProductType.LIP_LINER:
             outline = face.fill(face.region("lips_outer"))
             return face.blur(outline - face.shrink(outline, 0.035), 0.008) * _mouth_guard(face)
-        case ProductType.EYESHADOW:
-            return _around_eyes(face, lambda side: _lid_band(face, side, reach=0.55, wing=0.0), 0.045)
-        case ProductType.EYELINER:
-            return _around_eyes(face, lambda side: _lid_band(face, side, reach=0.08, wing=0.09), 0.006)
+        case ProductType.EYESHADOW | ProductType.EYELINER:
+            band = LID_BANDS[kind]
+            return _around_eyes(face, lambda side: _lid_band(face, side, reach=band["reach"], wing=band["wing"]),
+                                band["feather"])
         case ProductType.BLUSH:
-            cheeks = face.blur(np.maximum(*(_cheek(face, side) for side in SIDES)), 0.12)
-            return cheeks * face.blur(face.fill(face.region("face_oval")), 0.01)  # never on hair or background
+            cheeks = face.blur(np.maximum(*(_cheek(face, side) for side in SIDES)), CHEEK["feather"])
+            return cheeks * face.blur(face.fill(face.region("face_oval")), CHEEK["oval_feather"])  # never on hair
         case ProductType.FOUNDATION:
             return _skin(face)
         case ProductType.CONCEALER:
@@ -132,7 +143,7 @@ def _zone(kind: ProductType, face: FaceGeometry) -> np.ndarray:
 
 
 def _lips(face: FaceGeometry) -> np.ndarray:
-    lips = face.blur(face.fill(face.region("lips_outer")), 0.02)
+    lips = face.blur(face.fill(face.region("lips_outer")), LIP_FEATHER)
     return lips * _mouth_guard(face)
 
 
@@ -158,14 +169,14 @@ def _lid_band(face: FaceGeometry, side: str, reach: float, wing: float) -> np.nd
     """From the upper lash line toward the brow, ``reach`` of the way; an optional outer wing."""
     lid = face.region(f"{side}_upper_lid")
     brow = _resample(face.region(f"{side}_brow_lower"), len(lid))
-    taper = np.linspace(1.0, 0.45, len(lid))[:, None] if wing else 1.0
+    taper = np.linspace(1.0, WING_TAPER, len(lid))[:, None] if wing else 1.0
     upper = lid + reach * taper * (brow - lid)
     outline = [lid, upper[::-1]]
     if wing:
         outer, inner = lid[0], lid[-1]
         along = (outer - inner) / max(np.linalg.norm(outer - inner), 1e-6)
         up = (brow[0] - outer) / max(np.linalg.norm(brow[0] - outer), 1e-6)
-        tip = outer + wing * face.unit * along + 0.35 * wing * face.unit * up
+        tip = outer + wing * face.unit * along + WING_LIFT * wing * face.unit * up
         outline = [tip[None, :], lid, upper[::-1]]
     return np.concatenate(outline).astype(np.float32)
 
@@ -185,9 +196,9 @@ def _cheek(face: FaceGeometry, side: str) -> np.ndarray:
     eye = face.points[OUTER_EYE_CORNER[side]]
     direction = eye - mouth
     angle = float(np.degrees(np.arctan2(direction[1], direction[0])))
-    centre = centre + 0.12 * direction  # toward the cheekbone; ZONE_EXTENT's blush margin allows for it
+    centre = centre + CHEEK["lift"] * direction  # toward the cheekbone; ZONE_EXTENT's blush margin allows for it
     canvas = np.zeros(face.shape, np.uint8)
-    axes = (int(0.26 * face.unit * 16), int(0.17 * face.unit * 16))
+    axes = (int(CHEEK["long_axis"] * face.unit * 16), int(CHEEK["short_axis"] * face.unit * 16))
     cv2.ellipse(canvas, (int(centre[0] * 16), int(centre[1] * 16)), axes, angle, 0, 360, 255, -1,
                 lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
     return canvas.astype(np.float32) / 255.0

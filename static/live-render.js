@@ -1,0 +1,523 @@
+// shoplens live try-on renderer: the makeup drawn on a camera frame with WebGL2, on the shopper's device.
+// It follows vision/makeup.py and vision/masks.py (the server's renderer) step by step, with the shapes,
+// recipes and landmark index sets the server hands out at /api/v1/tryon/live:
+//   1. zone masks: each zone's landmark polygon filled as a triangle fan with an "invert" blend (even-odd fill,
+//      any simple polygon), then feathered by a separable Gaussian whose sigma is a share of the eye-corner
+//      distance; blush is an analytic, feathered ellipse; the mouth opening and the eyes are cut out hard;
+//   2. per zone, the mean CIELAB colour of its fully covered core (measured on the CPU from the same frame);
+//   3. per pixel, the server's colour model: lightness shifted toward the shade keeping each pixel's deviation
+//      from the zone mean, chroma pulled to the shade's, then the finish (matte, gloss, shimmer, metallic).
+"use strict";
+
+(() => {
+  const MAX_LAYERS = 4;
+  const MASK_SCALE = 0.5;       // masks are drawn and blurred at half the frame's resolution
+  const BLUR_TAPS = 10;         // each side of the centre, per separable pass
+  const TYPE_CODE = { lipstick: 0, eyeshadow: 1, eyeliner: 2, blush: 3 };
+  const FINISH_CODE = { satin: 0, matte: 1, gloss: 2, shimmer: 3, metallic: 4 };
+  const CORE_MIN_PIXELS = 20;   // as vision/makeup.py's _core: below this the half-covered part is used
+
+  // ---- colour: OpenCV's float sRGB <-> CIELAB (D65), the conversion vision/color.py uses ----------------
+  function srgbToLinear(c) { return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); }
+  function labF(t) { return t > 0.008856 ? Math.cbrt(t) : 7.787 * t + 16 / 116; }
+
+  function rgbToLab(r, g, b) {  // 0..255 each
+    const R = srgbToLinear(r / 255), G = srgbToLinear(g / 255), B = srgbToLinear(b / 255);
+    const x = (0.412453 * R + 0.357580 * G + 0.180423 * B) / 0.950456;
+    const y = 0.212671 * R + 0.715160 * G + 0.072169 * B;
+    const z = (0.019334 * R + 0.119193 * G + 0.950227 * B) / 1.088754;
+    const fy = labF(y);
+    const L = y > 0.008856 ? 116 * fy - 16 : 903.3 * y;
+    return [L, 500 * (labF(x) - fy), 200 * (fy - labF(z))];
+  }
+
+  function hexToRgb(hex) {
+    const value = parseInt(String(hex).replace("#", ""), 16);
+    return [(value >> 16) & 255, (value >> 8) & 255, value & 255];
+  }
+
+  // ---- geometry: the zones of vision/masks.py from landmarks in frame pixels ----------------------------
+  function points(landmarks, ids) { return ids.map((id) => [landmarks[2 * id], landmarks[2 * id + 1]]); }
+  function distance(a, b) { return Math.hypot(a[0] - b[0], a[1] - b[1]); }
+
+  function resample(line, count) {  // count points evenly spaced by arc length
+    const lengths = [0];
+    for (let i = 1; i < line.length; i++) lengths.push(lengths[i - 1] + distance(line[i], line[i - 1]));
+    const total = lengths[lengths.length - 1] || 1;
+    const out = [];
+    for (let k = 0; k < count; k++) {
+      const at = (total * k) / Math.max(count - 1, 1);
+      let i = 1;
+      while (i < line.length - 1 && lengths[i] < at) i++;
+      const span = lengths[i] - lengths[i - 1] || 1;
+      const t = Math.min(Math.max((at - lengths[i - 1]) / span, 0), 1);
+      out.push([line[i - 1][0] + t * (line[i][0] - line[i - 1][0]), line[i - 1][1] + t * (line[i][1] - line[i - 1][1])]);
+    }
+    return out;
+  }
+
+  // From the upper lash line toward the brow, `reach` of the way; an optional outer wing (masks.py _lid_band).
+  function lidBand(face, side, band, zones) {
+    const lid = face.region(`${side}_upper_lid`);
+    const brow = resample(face.region(`${side}_brow_lower`), lid.length);
+    const upper = lid.map((p, i) => {
+      const taper = band.wing ? 1 + (zones.wing_taper - 1) * (i / Math.max(lid.length - 1, 1)) : 1;
+      return [p[0] + band.reach * taper * (brow[i][0] - p[0]), p[1] + band.reach * taper * (brow[i][1] - p[1])];
+    });
+    const outline = [...lid, ...upper.reverse()];
+    if (!band.wing) return outline;
+    const outer = lid[0], inner = lid[lid.length - 1];
+    const span = Math.max(distance(outer, inner), 1e-6), rise = Math.max(distance(brow[0], outer), 1e-6);
+    const along = [(outer[0] - inner[0]) / span, (outer[1] - inner[1]) / span];
+    const up = [(brow[0][0] - outer[0]) / rise, (brow[0][1] - outer[1]) / rise];
+    const reach = band.wing * face.unit;
+    const tip = [outer[0] + reach * along[0] + zones.wing_lift * reach * up[0],
+                 outer[1] + reach * along[1] + zones.wing_lift * reach * up[1]];
+    return [tip, ...outline];
+  }
+
+  // The blush ellipse on one cheekbone (masks.py _cheek): centre, semi-axes and angle in frame pixels.
+  function cheek(face, side, config) {
+    const shape = config.zones.cheek, anchors = config.anchors;
+    const centre = face.point(anchors.cheek_centre[side]);
+    const mouth = face.point(anchors.mouth_corners[side === "left" ? 0 : 1]);
+    const eye = face.point(anchors.outer_eye_corner[side]);
+    const direction = [eye[0] - mouth[0], eye[1] - mouth[1]];
+    return { x: centre[0] + shape.lift * direction[0], y: centre[1] + shape.lift * direction[1],
+             a: shape.long_axis * face.unit, b: shape.short_axis * face.unit,
+             angle: Math.atan2(direction[1], direction[0]) };
+  }
+
+  function makeFace(landmarks, config) {
+    const face = {
+      point: (id) => [landmarks[2 * id], landmarks[2 * id + 1]],
+      region: (name) => points(landmarks, config.regions[name]),
+    };
+    const corners = config.anchors.outer_eye_corner;
+    face.unit = Math.max(distance(face.point(corners.left), face.point(corners.right)), 4);
+    return face;
+  }
+
+  // ---- zone cores and their mean colour, measured on the CPU from the frame ------------------------------
+  function inside(polygon, x, y) {
+    let hit = false;
+    for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
+      const [xi, yi] = polygon[i], [xj, yj] = polygon[j];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) hit = !hit;
+    }
+    return hit;
+  }
+
+  function edgeDistance(polygon, x, y) {
+    let best = Infinity;
+    for (let i = 0, j = polygon.length - 1; i < polygon.length; j = i++) {
+      const [ax, ay] = polygon[j], [bx, by] = polygon[i];
+      const dx = bx - ax, dy = by - ay;
+      const t = Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy || 1)));
+      best = Math.min(best, Math.hypot(x - ax - t * dx, y - ay - t * dy));
+    }
+    return best;
+  }
+
+  function ellipseLevel(e, x, y) {  // the feathered ellipse the shader draws, 0..1
+    const c = Math.cos(e.angle), s = Math.sin(e.angle);
+    const u = ((x - e.x) * c + (y - e.y) * s) / e.a, v = (-(x - e.x) * s + (y - e.y) * c) / e.b;
+    const signed = (Math.hypot(u, v) - 1) * Math.sqrt(e.a * e.b);
+    return 0.5 * erfc(signed / (e.sigma * Math.SQRT2));
+  }
+
+  function erfc(x) {  // Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7)
+    const t = 1 / (1 + 0.3275911 * Math.abs(x));
+    const y = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+    const value = y * Math.exp(-x * x);
+    return x >= 0 ? value : 2 - value;
+  }
+
+  function percentile(sorted, share) {
+    if (!sorted.length) return 0;
+    const at = share * (sorted.length - 1), low = Math.floor(at), high = Math.ceil(at);
+    return sorted[low] + (sorted[high] - sorted[low]) * (at - low);
+  }
+
+  // Mean L*a*b* of a zone's core and the 75th/99th lightness percentiles (gloss follows the zone's own light).
+  function zoneStats(pixels, width, height, box, covered) {
+    const left = Math.max(0, Math.floor(box[0])), top = Math.max(0, Math.floor(box[1]));
+    const right = Math.min(width, Math.ceil(box[2])), bottom = Math.min(height, Math.ceil(box[3]));
+    const step = Math.max(1, Math.round(Math.sqrt(((right - left) * (bottom - top)) / 4000)));  // <= ~4000 samples
+    const cores = [[], []];  // fully covered, then half covered (the fallback for thin zones)
+    for (let y = top; y < bottom; y += step) {
+      for (let x = left; x < right; x += step) {
+        const level = covered(x + 0.5, y + 0.5);
+        if (level < 0.5) continue;
+        const at = 4 * (y * width + x);
+        const lab = rgbToLab(pixels[at], pixels[at + 1], pixels[at + 2]);
+        cores[1].push(lab);
+        if (level > 0.9) cores[0].push(lab);
+      }
+    }
+    const core = cores[0].length >= CORE_MIN_PIXELS ? cores[0] : cores[1];
+    if (!core.length) return null;
+    const mean = [0, 1, 2].map((k) => core.reduce((sum, lab) => sum + lab[k], 0) / core.length);
+    const lightness = core.map((lab) => lab[0]).sort((a, b) => a - b);
+    return { mean, low: percentile(lightness, 0.75), high: percentile(lightness, 0.99) };
+  }
+
+  function bounds(polygons, pad) {
+    const xs = polygons.flat().map((p) => p[0]), ys = polygons.flat().map((p) => p[1]);
+    return [Math.min(...xs) - pad, Math.min(...ys) - pad, Math.max(...xs) + pad, Math.max(...ys) + pad];
+  }
+
+  // ---- WebGL2 -------------------------------------------------------------------------------------------
+  const FILL_VS = `#version 300 es
+    in vec2 position; uniform vec2 size;
+    void main() { gl_Position = vec4(position / size * 2.0 - 1.0, 0.0, 1.0); gl_Position.y = -gl_Position.y; }`;
+  const FILL_FS = `#version 300 es
+    precision mediump float; out vec4 colour;
+    void main() { colour = vec4(1.0); }`;
+  const QUAD_VS = `#version 300 es
+    in vec2 position; out vec2 uv;
+    void main() { uv = position * 0.5 + 0.5; gl_Position = vec4(position, 0.0, 1.0); }`;
+  // Separable Gaussian, one sigma per channel (lips, eyeshadow, eyeliner, face oval), shared tap positions.
+  const BLUR_FS = `#version 300 es
+    precision highp float; in vec2 uv; out vec4 colour;
+    uniform sampler2D source; uniform vec2 direction; uniform vec4 sigma; uniform float spacing;
+    void main() {
+      vec4 sum = vec4(0.0), total = vec4(0.0);
+      for (int i = -${BLUR_TAPS}; i <= ${BLUR_TAPS}; i++) {
+        float offset = float(i) * spacing;
+        vec4 weight = exp(-0.5 * (offset * offset) / (sigma * sigma));
+        sum += weight * texture(source, uv + direction * offset);
+        total += weight;
+      }
+      colour = sum / total;
+    }`;
+  const COMPOSE_FS = `#version 300 es
+    precision highp float; in vec2 uv; out vec4 colour;
+    uniform sampler2D frame, soft, holes; uniform vec2 size;
+    uniform int count; uniform int kind[${MAX_LAYERS}]; uniform int finish[${MAX_LAYERS}];
+    uniform vec3 shade[${MAX_LAYERS}]; uniform vec3 zoneMean[${MAX_LAYERS}]; uniform float weightScale[${MAX_LAYERS}];
+    uniform vec2 recipe[${MAX_LAYERS}]; uniform vec3 light[${MAX_LAYERS}];  // finish mean, 75th and 99th pct of L*
+    uniform vec4 cheeks[2]; uniform float cheekAngle[2]; uniform float cheekSigma;
+    uniform float split; uniform float beforeSide;
+
+    vec3 toLinear(vec3 c) { return mix(c / 12.92, pow((c + 0.055) / 1.055, vec3(2.4)), step(0.04045, c)); }
+    vec3 toSrgb(vec3 c) { return mix(c * 12.92, 1.055 * pow(max(c, 0.0), vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c)); }
+    float f(float t) { return t > 0.008856 ? pow(t, 1.0 / 3.0) : 7.787 * t + 16.0 / 116.0; }
+    float fInverse(float t) { return t > 0.206893 ? t * t * t : (t - 16.0 / 116.0) / 7.787; }
+    vec3 toLab(vec3 rgb) {
+      vec3 c = toLinear(rgb);
+      float x = dot(vec3(0.412453, 0.357580, 0.180423), c) / 0.950456;
+      float y = dot(vec3(0.212671, 0.715160, 0.072169), c);
+      float z = dot(vec3(0.019334, 0.119193, 0.950227), c) / 1.088754;
+      float fy = f(y);
+      return vec3(y > 0.008856 ? 116.0 * fy - 16.0 : 903.3 * y, 500.0 * (f(x) - fy), 200.0 * (fy - f(z)));
+    }
+    vec3 toRgb(vec3 lab) {
+      float fy = (lab.x + 16.0) / 116.0;
+      float y = lab.x <= 8.0 ? lab.x / 903.3 : fy * fy * fy;
+      vec3 xyz = vec3(fInverse(fy + lab.y / 500.0) * 0.950456, y, fInverse(fy - lab.z / 200.0) * 1.088754);
+      vec3 c = vec3(dot(vec3(3.240479, -1.53715, -0.498535), xyz), dot(vec3(-0.969256, 1.875991, 0.041556), xyz),
+                    dot(vec3(0.055648, -0.204043, 1.057311), xyz));
+      return clamp(toSrgb(clamp(c, 0.0, 1.0)), 0.0, 1.0);
+    }
+    float erfcApprox(float x) {
+      float t = 1.0 / (1.0 + 0.3275911 * abs(x));
+      float y = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+      float value = y * exp(-x * x);
+      return x >= 0.0 ? value : 2.0 - value;
+    }
+    float ellipse(vec4 e, float angle, vec2 p) {
+      vec2 d = p - e.xy; float c = cos(angle), s = sin(angle);
+      vec2 q = vec2((d.x * c + d.y * s) / e.z, (-d.x * s + d.y * c) / e.w);
+      return 0.5 * erfcApprox((length(q) - 1.0) * sqrt(e.z * e.w) / (cheekSigma * 1.41421356));
+    }
+    float hash(vec2 p) { return fract(sin(dot(p, vec2(12.9898, 78.233))) * 43758.5453); }
+    float highlight(float lightness, vec3 l) { return pow(clamp((lightness - l.y) / max(l.z - l.y, 1e-3), 0.0, 1.0), 1.5); }
+
+    void main() {
+      vec3 rgb = texture(frame, uv).rgb;
+      vec2 pixel = vec2(uv.x * size.x, (1.0 - uv.y) * size.y);
+      if (count == 0 || (uv.x - split) * beforeSide > 0.0) { colour = vec4(rgb, 1.0); return; }
+      vec4 zones = texture(soft, uv);
+      vec4 cut = texture(holes, uv);
+      vec3 lab = toLab(rgb);
+      float original = lab.x, touched = 0.0;
+      for (int i = 0; i < ${MAX_LAYERS}; i++) {
+        if (i >= count) break;
+        float mask;
+        if (kind[i] == 0) mask = zones.r * (1.0 - cut.r);
+        else if (kind[i] == 1) mask = zones.g * (1.0 - cut.g);
+        else if (kind[i] == 2) mask = zones.b * (1.0 - cut.g);
+        else mask = max(ellipse(cheeks[0], cheekAngle[0], pixel), ellipse(cheeks[1], cheekAngle[1], pixel)) * zones.a;
+        float w = mask * weightScale[i];
+        if (w <= 0.0) continue;
+        float texture_ = recipe[i].y;
+        lab.x = clamp(lab.x + w * recipe[i].x * (shade[i].x - zoneMean[i].x), 0.0, 100.0);
+        lab.yz = lab.yz * (1.0 - w * (1.0 - texture_)) + w * (shade[i].yz - texture_ * zoneMean[i].yz);
+        float mean = light[i].x;
+        if (finish[i] == 1) {
+          lab.x -= w * 0.5 * max(lab.x - mean, 0.0);
+        } else if (finish[i] == 2) {
+          float shine = w * highlight(original, light[i]);
+          lab.x += shine * (100.0 - lab.x) * 0.55;
+          lab.yz *= 1.0 - 0.5 * shine;
+        } else if (finish[i] >= 3) {
+          bool metallic = finish[i] == 4;
+          if (metallic) {
+            lab.x += w * 0.4 * (lab.x - mean);
+            lab.x += w * highlight(original, light[i]) * 12.0;
+          }
+          float glint = hash(floor(pixel)) < (metallic ? 0.004 : 0.012) ? 1.0 : 0.0;
+          lab.x = clamp(lab.x + w * glint * 30.0, 0.0, 100.0);
+        }
+        touched = max(touched, w);
+      }
+      colour = vec4(touched > 0.5 / 255.0 ? toRgb(lab) : rgb, 1.0);
+    }`;
+
+  function compile(gl, vertex, fragment) {
+    const program = gl.createProgram();
+    for (const [type, source] of [[gl.VERTEX_SHADER, vertex], [gl.FRAGMENT_SHADER, fragment]]) {
+      const shader = gl.createShader(type);
+      gl.shaderSource(shader, source);
+      gl.compileShader(shader);
+      if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(shader));
+      gl.attachShader(program, shader);
+    }
+    gl.bindAttribLocation(program, 0, "position");
+    gl.linkProgram(program);
+    if (!gl.getProgramParameter(program, gl.LINK_STATUS)) throw new Error(gl.getProgramInfoLog(program));
+    const uniforms = new Map();
+    const at = (name) => {
+      if (!uniforms.has(name)) uniforms.set(name, gl.getUniformLocation(program, name));
+      return uniforms.get(name);
+    };
+    return { program, at };
+  }
+
+  function texture(gl, width, height) {
+    const handle = gl.createTexture();
+    gl.bindTexture(gl.TEXTURE_2D, handle);
+    gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, width, height, 0, gl.RGBA, gl.UNSIGNED_BYTE, null);
+    for (const [key, value] of [[gl.TEXTURE_MIN_FILTER, gl.LINEAR], [gl.TEXTURE_MAG_FILTER, gl.LINEAR],
+                                [gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE]]) {
+      gl.texParameteri(gl.TEXTURE_2D, key, value);
+    }
+    const framebuffer = gl.createFramebuffer();
+    gl.bindFramebuffer(gl.FRAMEBUFFER, framebuffer);
+    gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, handle, 0);
+    return { handle, framebuffer, width, height };
+  }
+
+  class LiveRenderer {
+    /** True when this browser can run the renderer (WebGL2). */
+    static supported() {
+      try {
+        return Boolean(document.createElement("canvas").getContext("webgl2"));
+      } catch (error) {
+        return false;
+      }
+    }
+
+    /** `config`: the body of /api/v1/tryon/live. :throws Error: when WebGL2 is missing or a shader fails. */
+    constructor(canvas, config) {
+      this.canvas = canvas;
+      this.config = config;
+      const gl = canvas.getContext("webgl2", { preserveDrawingBuffer: true, antialias: false, premultipliedAlpha: false });
+      if (!gl) throw new Error("WebGL2 is not available");
+      this.gl = gl;
+      this.fill = compile(gl, FILL_VS, FILL_FS);
+      this.blur = compile(gl, QUAD_VS, BLUR_FS);
+      this.compose = compile(gl, QUAD_VS, COMPOSE_FS);
+      this.quad = gl.createBuffer();
+      gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
+      gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+      this.polygonBuffer = gl.createBuffer();
+      this.frame = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, this.frame);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+      this.size = [0, 0];
+    }
+
+    /** The renderer's name: "SwiftShader" and the like mean software WebGL (no GPU). */
+    rendererName() {
+      const gl = this.gl, info = gl.getExtension("WEBGL_debug_renderer_info");
+      return String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    }
+
+    resize(width, height) {
+      if (this.size[0] === width && this.size[1] === height) return;
+      this.size = [width, height];
+      this.canvas.width = width;
+      this.canvas.height = height;
+      const w = Math.max(1, Math.round(width * MASK_SCALE)), h = Math.max(1, Math.round(height * MASK_SCALE));
+      this.targets = { soft: texture(this.gl, w, h), holes: texture(this.gl, w, h), spare: texture(this.gl, w, h) };
+    }
+
+    /**
+     * Draw `source` (a canvas holding the frame) with `layers` on the face whose `landmarks` (x, y pairs in frame
+     * pixels, or null) it shows. `layers`: [{product_type, shade_hex, finish, intensity}]; `split` 0..1 and
+     * `beforeSide` (-1: "before" left of the split, 1: right of it) place the before/after line; `pixels` is
+     * the frame's RGBA (ImageData.data) for the zone means.
+     */
+    draw(source, landmarks, layers, { split = 0, beforeSide = -1, pixels = null } = {}) {
+      const gl = this.gl;
+      this.resize(source.width, source.height);
+      gl.bindTexture(gl.TEXTURE_2D, this.frame);
+      gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, true);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, source);
+      gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+      const active = landmarks ? this.prepare(landmarks, layers, pixels) : [];
+      gl.bindFramebuffer(gl.FRAMEBUFFER, null);
+      gl.viewport(0, 0, this.size[0], this.size[1]);
+      gl.disable(gl.BLEND);
+      const { program, at } = this.compose;
+      gl.useProgram(program);
+      [this.frame, this.targets.soft.handle, this.targets.holes.handle].forEach((handle, unit) => {
+        gl.activeTexture(gl.TEXTURE0 + unit);
+        gl.bindTexture(gl.TEXTURE_2D, handle);
+      });
+      gl.uniform1i(at("frame"), 0);
+      gl.uniform1i(at("soft"), 1);
+      gl.uniform1i(at("holes"), 2);
+      gl.uniform2f(at("size"), this.size[0], this.size[1]);
+      gl.uniform1f(at("split"), split);
+      gl.uniform1f(at("beforeSide"), beforeSide);
+      gl.uniform1i(at("count"), active.length);
+      active.forEach((layer, i) => {
+        gl.uniform1i(at(`kind[${i}]`), TYPE_CODE[layer.type]);
+        gl.uniform1i(at(`finish[${i}]`), FINISH_CODE[layer.finish] ?? 0);
+        gl.uniform3fv(at(`shade[${i}]`), layer.shade);
+        gl.uniform3fv(at(`zoneMean[${i}]`), layer.stats.mean);
+        gl.uniform1f(at(`weightScale[${i}]`), layer.scale);
+        gl.uniform2f(at(`recipe[${i}]`), layer.recipe.lightness, layer.recipe.chroma_texture);
+        gl.uniform3f(at(`light[${i}]`), layer.finishMean, layer.stats.low, layer.stats.high);
+      });
+      const cheeks = this.cheeks || [];
+      cheeks.forEach((e, i) => {
+        gl.uniform4f(at(`cheeks[${i}]`), e.x, e.y, e.a, e.b);
+        gl.uniform1f(at(`cheekAngle[${i}]`), e.angle);
+      });
+      gl.uniform1f(at("cheekSigma"), cheeks.length ? cheeks[0].sigma : 1);
+      this.drawQuad();
+      return active.map((layer) => layer.type);
+    }
+
+    // Masks for this face, then each layer's uniforms; layers the live renderer cannot draw are left out.
+    prepare(landmarks, layers, pixels) {
+      const config = this.config, face = makeFace(landmarks, config), zones = config.zones;
+      const bands = { eyeshadow: ["left", "right"].map((side) => lidBand(face, side, zones.lid_bands.eyeshadow, zones)),
+                      eyeliner: ["left", "right"].map((side) => lidBand(face, side, zones.lid_bands.eyeliner, zones)) };
+      const lips = face.region("lips_outer"), opening = face.region("mouth_opening");
+      const eyes = [face.region("left_eye"), face.region("right_eye")];
+      const oval = face.region("face_oval");
+      this.drawMasks(face, { lips, opening, eyes, oval, bands });
+      this.cheeks = ["left", "right"].map((side) => Object.assign(cheek(face, side, config),
+                                                                   { sigma: zones.cheek.feather * face.unit }));
+      const order = config.stacking;
+      const usable = layers.filter((layer) => layer.intensity > 0 && layer.product_type in TYPE_CODE && layer.shade_hex)
+        .sort((a, b) => order.indexOf(a.product_type) - order.indexOf(b.product_type)).slice(0, MAX_LAYERS);
+      const [width, height] = this.size;
+      const active = [];
+      for (const layer of usable) {
+        const type = layer.product_type;
+        let covered, box;
+        if (type === "lipstick") {
+          const margin = 1.28 * zones.lip_feather * face.unit;  // the core: where the feathered mask is ~full
+          covered = (x, y) => (!inside(lips, x, y) || inside(opening, x, y) ? 0
+            : edgeDistance(lips, x, y) > margin ? 1 : 0.6);
+          box = bounds([lips], 1);
+        } else if (type === "blush") {
+          const level = (x, y) => Math.max(...this.cheeks.map((e) => ellipseLevel(e, x, y))) * (inside(oval, x, y) ? 1 : 0);
+          const peak = Math.max(...this.cheeks.map((e) => ellipseLevel(e, e.x, e.y)));
+          covered = (x, y) => { const value = level(x, y) / peak; return value > 0.9 ? 1 : value > 0.5 ? 0.6 : 0; };
+          box = bounds(this.cheeks.map((e) => [[e.x - e.a, e.y - e.a], [e.x + e.a, e.y + e.a]]), 0);
+        } else {
+          const polygons = bands[type], margin = 1.28 * zones.lid_bands[type].feather * face.unit;
+          covered = (x, y) => {
+            const polygon = polygons.find((p) => inside(p, x, y));
+            if (!polygon || eyes.some((eye) => inside(eye, x, y))) return 0;
+            return edgeDistance(polygon, x, y) > margin ? 1 : 0.6;
+          };
+          box = bounds(polygons, 1);
+        }
+        const stats = pixels ? zoneStats(pixels, width, height, box, covered) : null;
+        if (!stats) continue;
+        const recipe = config.recipes[type];
+        const shade = rgbToLab(...hexToRgb(layer.shade_hex));
+        const scale = layer.intensity * recipe.coverage;
+        const finishMean = Math.min(100, Math.max(0, stats.mean[0] + scale * recipe.lightness * (shade[0] - stats.mean[0])));
+        active.push({ type, finish: layer.finish || "satin", shade, stats, scale, recipe, finishMean });
+      }
+      return active;
+    }
+
+    drawMasks(face, shapes) {
+      const gl = this.gl, { soft, holes, spare } = this.targets;
+      const { program, at } = this.fill;
+      gl.useProgram(program);
+      gl.uniform2f(at("size"), this.size[0], this.size[1]);
+      gl.enable(gl.BLEND);
+      gl.blendFunc(gl.ONE_MINUS_DST_COLOR, gl.ZERO);  // each covering triangle inverts: even-odd polygon fill
+      gl.bindBuffer(gl.ARRAY_BUFFER, this.polygonBuffer);
+      gl.enableVertexAttribArray(0);
+      gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+      const fillInto = (target, channels, polygons) => {
+        gl.bindFramebuffer(gl.FRAMEBUFFER, target.framebuffer);
+        gl.viewport(0, 0, target.width, target.height);
+        gl.colorMask(...channels);
+        for (const polygon of polygons) {
+          gl.bufferData(gl.ARRAY_BUFFER, new Float32Array(polygon.flat()), gl.STREAM_DRAW);
+          gl.drawArrays(gl.TRIANGLE_FAN, 0, polygon.length);
+        }
+      };
+      for (const target of [soft, holes]) {
+        gl.bindFramebuffer(gl.FRAMEBUFFER, target.framebuffer);
+        gl.colorMask(true, true, true, true);
+        gl.clearColor(0, 0, 0, 0);
+        gl.clear(gl.COLOR_BUFFER_BIT);
+      }
+      fillInto(soft, [true, false, false, false], [shapes.lips]);
+      fillInto(soft, [false, true, false, false], shapes.bands.eyeshadow);
+      fillInto(soft, [false, false, true, false], shapes.bands.eyeliner);
+      fillInto(soft, [false, false, false, true], [shapes.oval]);
+      fillInto(holes, [true, false, false, false], [shapes.opening]);
+      fillInto(holes, [false, true, false, false], shapes.eyes);
+      gl.colorMask(true, true, true, true);
+      gl.disable(gl.BLEND);
+      const zones = this.config.zones;
+      const sigma = [zones.lip_feather, zones.lid_bands.eyeshadow.feather, zones.lid_bands.eyeliner.feather,
+                     zones.cheek.oval_feather].map((share) => Math.max(share * face.unit * MASK_SCALE, 0.25));
+      const spacing = Math.max(...sigma) * 3 / BLUR_TAPS;
+      this.blurPass(soft, spare, [1 / soft.width, 0], sigma, spacing);
+      this.blurPass(spare, soft, [0, 1 / soft.height], sigma, spacing);
+    }
+
+    blurPass(from, to, direction, sigma, spacing) {
+      const gl = this.gl, { program, at } = this.blur;
+      gl.useProgram(program);
+      gl.bindFramebuffer(gl.FRAMEBUFFER, to.framebuffer);
+      gl.viewport(0, 0, to.width, to.height);
+      gl.activeTexture(gl.TEXTURE0);
+      gl.bindTexture(gl.TEXTURE_2D, from.handle);
+      gl.uniform1i(at("source"), 0);
+      gl.uniform2f(at("direction"), direction[0] * spacing, direction[1] * spacing);
+      gl.uniform4f(at("sigma"), ...sigma.map((s) => s / spacing));
+      gl.uniform1f(at("spacing"), 1);
+      this.drawQuad();
+    }
+
+    drawQuad() {
+      const gl = this.gl;
+      gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
+      gl.enableVertexAttribArray(0);
+      gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+      gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+    }
+  }
+
+  window.shoplensLiveRender = { LiveRenderer, rgbToLab };
+})();
