@@ -4,6 +4,12 @@
 # The default CLIP weights are fetched at build time, so the container starts with no network.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
+# The live try-on's browser package (MediaPipe Face Mesh), exactly as package-lock.json pins it.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+
 FROM ${PYTHON_IMAGE} AS builder
 # cpu: PyTorch's CPU-only wheels (small); cuda: PyPI's wheels, which bundle the CUDA runtime.
 ARG VARIANT=cpu
@@ -34,10 +40,12 @@ RUN apt-get update \
  && chown shoplens /data/index
 COPY --from=builder /opt/venv /opt/venv
 COPY --from=builder --chown=shoplens /opt/models /opt/models
+COPY --from=web /web/node_modules/@mediapipe/face_mesh /opt/face_mesh
 ENV PATH=/opt/venv/bin:$PATH \
     HF_HOME=/opt/models \
     HF_HUB_OFFLINE=1 \
     SHOPLENS_INDEX_DIR=/data/index \
+    SHOPLENS_FACE_MESH_DIR=/opt/face_mesh \
     SHOPLENS_HOST=0.0.0.0 \
     SHOPLENS_PORT=8000 \
     SHOPLENS_DEVICE=auto

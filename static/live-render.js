@@ -11,10 +11,11 @@
 
 (() => {
   const MAX_LAYERS = 4;
-  const MASK_SCALE = 0.5;       // masks are drawn and blurred at half the frame's resolution
-  const BLUR_TAPS = 10;         // each side of the centre, per separable pass
+  const MASK_SCALE = 0.5;       // zones are blurred at half the frame's resolution
+  const BLUR_TAPS = 6;          // each side of the centre, per separable pass
   const TYPE_CODE = { lipstick: 0, eyeshadow: 1, eyeliner: 2, blush: 3 };
   const FINISH_CODE = { satin: 0, matte: 1, gloss: 2, shimmer: 3, metallic: 4 };
+  const GUARD_GROWTH = 0.012;   // the mouth guard's growth in vision/masks.py, in eye-corner distances
   const CORE_MIN_PIXELS = 20;   // as vision/makeup.py's _core: below this the half-covered part is used
 
   // ---- colour: OpenCV's float sRGB <-> CIELAB (D65), the conversion vision/color.py uses ----------------
@@ -143,7 +144,7 @@
   function zoneStats(pixels, width, height, box, covered) {
     const left = Math.max(0, Math.floor(box[0])), top = Math.max(0, Math.floor(box[1]));
     const right = Math.min(width, Math.ceil(box[2])), bottom = Math.min(height, Math.ceil(box[3]));
-    const step = Math.max(1, Math.round(Math.sqrt(((right - left) * (bottom - top)) / 4000)));  // <= ~4000 samples
+    const step = Math.max(1, Math.round(Math.sqrt(((right - left) * (bottom - top)) / 1500)));  // <= ~1500 samples
     const cores = [[], []];  // fully covered, then half covered (the fallback for thin zones)
     for (let y = top; y < bottom; y += step) {
       for (let x = left; x < right; x += step) {
@@ -198,7 +199,8 @@
     uniform vec3 shade[${MAX_LAYERS}]; uniform vec3 zoneMean[${MAX_LAYERS}]; uniform float weightScale[${MAX_LAYERS}];
     uniform vec2 recipe[${MAX_LAYERS}]; uniform vec3 light[${MAX_LAYERS}];  // finish mean, 75th and 99th pct of L*
     uniform vec4 cheeks[2]; uniform float cheekAngle[2]; uniform float cheekSigma;
-    uniform float split; uniform float beforeSide;
+    uniform float split; uniform float beforeSide; uniform vec4 faceBox;  // left, top, right, bottom in pixels
+    uniform vec2 guardReach;
 
     vec3 toLinear(vec3 c) { return mix(c / 12.92, pow((c + 0.055) / 1.055, vec3(2.4)), step(0.04045, c)); }
     vec3 toSrgb(vec3 c) { return mix(c * 12.92, 1.055 * pow(max(c, 0.0), vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c)); }
@@ -235,21 +237,38 @@
     float highlight(float lightness, vec3 l) { return pow(clamp((lightness - l.y) / max(l.z - l.y, 1e-3), 0.0, 1.0), 1.5); }
 
     void main() {
-      vec3 rgb = texture(frame, uv).rgb;
+      vec3 rgb = texture(frame, vec2(uv.x, 1.0 - uv.y)).rgb;
       vec2 pixel = vec2(uv.x * size.x, (1.0 - uv.y) * size.y);
       if (count == 0 || (uv.x - split) * beforeSide > 0.0) { colour = vec4(rgb, 1.0); return; }
+      if (any(lessThan(pixel, faceBox.xy)) || any(greaterThan(pixel, faceBox.zw))) { colour = vec4(rgb, 1.0); return; }
       vec4 zones = texture(soft, uv);
-      vec4 cut = texture(holes, uv);
-      vec3 lab = toLab(rgb);
-      float original = lab.x, touched = 0.0;
+      // The mouth opening and the eyes, grown a little as the server's guards are (never colour teeth or eyes).
+      vec2 cutUv = vec2(uv.x, uv.y);
+      vec4 cut = texture(holes, cutUv);
+      for (int k = 0; k < 4; k++) {
+        vec2 offset = guardReach * vec2(k == 0 ? 1.0 : k == 1 ? -1.0 : 0.0, k == 2 ? 1.0 : k == 3 ? -1.0 : 0.0);
+        cut = max(cut, texture(holes, cutUv + offset));
+      }
+      float weights[${MAX_LAYERS}];
+      float touched = 0.0;
       for (int i = 0; i < ${MAX_LAYERS}; i++) {
-        if (i >= count) break;
+        weights[i] = 0.0;
+        if (i >= count) continue;
         float mask;
         if (kind[i] == 0) mask = zones.r * (1.0 - cut.r);
         else if (kind[i] == 1) mask = zones.g * (1.0 - cut.g);
         else if (kind[i] == 2) mask = zones.b * (1.0 - cut.g);
-        else mask = max(ellipse(cheeks[0], cheekAngle[0], pixel), ellipse(cheeks[1], cheekAngle[1], pixel)) * zones.a;
-        float w = mask * weightScale[i];
+        else mask = zones.a > 0.0 ? max(ellipse(cheeks[0], cheekAngle[0], pixel),
+                                       ellipse(cheeks[1], cheekAngle[1], pixel)) * zones.a : 0.0;
+        weights[i] = mask * weightScale[i];
+        touched = max(touched, weights[i]);
+      }
+      if (touched <= 0.5 / 255.0) { colour = vec4(rgb, 1.0); return; }  // most of the frame: no colour maths
+      vec3 lab = toLab(rgb);
+      float original = lab.x;
+      for (int i = 0; i < ${MAX_LAYERS}; i++) {
+        if (i >= count) break;
+        float w = weights[i];
         if (w <= 0.0) continue;
         float texture_ = recipe[i].y;
         lab.x = clamp(lab.x + w * recipe[i].x * (shade[i].x - zoneMean[i].x), 0.0, 100.0);
@@ -270,9 +289,8 @@
           float glint = hash(floor(pixel)) < (metallic ? 0.004 : 0.012) ? 1.0 : 0.0;
           lab.x = clamp(lab.x + w * glint * 30.0, 0.0, 100.0);
         }
-        touched = max(touched, w);
       }
-      colour = vec4(touched > 0.5 / 255.0 ? toRgb(lab) : rgb, 1.0);
+      colour = vec4(toRgb(lab), 1.0);
     }`;
 
   function compile(gl, vertex, fragment) {
@@ -354,7 +372,10 @@
       this.canvas.width = width;
       this.canvas.height = height;
       const w = Math.max(1, Math.round(width * MASK_SCALE)), h = Math.max(1, Math.round(height * MASK_SCALE));
-      this.targets = { soft: texture(this.gl, w, h), holes: texture(this.gl, w, h), spare: texture(this.gl, w, h) };
+      // Zones are filled and the holes (mouth opening, eyes) cut at full resolution; the feathered zones are
+      // blurred at half resolution (the first pass reads the fill through linear filtering: 2x2 anti-aliasing).
+      this.targets = { fill: texture(this.gl, width, height), holes: texture(this.gl, width, height),
+                       soft: texture(this.gl, w, h), spare: texture(this.gl, w, h) };
     }
 
     /**
@@ -367,9 +388,7 @@
       const gl = this.gl;
       this.resize(source.width, source.height);
       gl.bindTexture(gl.TEXTURE_2D, this.frame);
-      gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, true);
-      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, source);
-      gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, source);  // row 0 at v = 0: top
       const active = landmarks ? this.prepare(landmarks, layers, pixels) : [];
       gl.bindFramebuffer(gl.FRAMEBUFFER, null);
       gl.viewport(0, 0, this.size[0], this.size[1]);
@@ -387,6 +406,9 @@
       gl.uniform1f(at("split"), split);
       gl.uniform1f(at("beforeSide"), beforeSide);
       gl.uniform1i(at("count"), active.length);
+      gl.uniform4fv(at("faceBox"), active.length ? this.faceBox : [0, 0, 0, 0]);
+      const guard = GUARD_GROWTH * (this.unit || 0);
+      gl.uniform2f(at("guardReach"), guard / this.size[0], guard / this.size[1]);
       active.forEach((layer, i) => {
         gl.uniform1i(at(`kind[${i}]`), TYPE_CODE[layer.type]);
         gl.uniform1i(at(`finish[${i}]`), FINISH_CODE[layer.finish] ?? 0);
@@ -409,14 +431,19 @@
     // Masks for this face, then each layer's uniforms; layers the live renderer cannot draw are left out.
     prepare(landmarks, layers, pixels) {
       const config = this.config, face = makeFace(landmarks, config), zones = config.zones;
+      this.unit = face.unit;
       const bands = { eyeshadow: ["left", "right"].map((side) => lidBand(face, side, zones.lid_bands.eyeshadow, zones)),
                       eyeliner: ["left", "right"].map((side) => lidBand(face, side, zones.lid_bands.eyeliner, zones)) };
       const lips = face.region("lips_outer"), opening = face.region("mouth_opening");
       const eyes = [face.region("left_eye"), face.region("right_eye")];
       const oval = face.region("face_oval");
-      this.drawMasks(face, { lips, opening, eyes, oval, bands });
       this.cheeks = ["left", "right"].map((side) => Object.assign(cheek(face, side, config),
                                                                    { sigma: zones.cheek.feather * face.unit }));
+      // Everything a zone can reach, feathers included: the blur and the colour maths stay inside it.
+      const reach = 3 * Math.max(zones.cheek.feather, zones.lid_bands.eyeshadow.feather, zones.lip_feather) * face.unit;
+      this.faceBox = bounds([oval, ...bands.eyeshadow, ...this.cheeks.map((e) => [[e.x - e.a, e.y - e.a],
+                                                                                 [e.x + e.a, e.y + e.a]])], reach + 2);
+      this.drawMasks(face, { lips, opening, eyes, oval, bands });
       const order = config.stacking;
       const usable = layers.filter((layer) => layer.intensity > 0 && layer.product_type in TYPE_CODE && layer.shade_hex)
         .sort((a, b) => order.indexOf(a.product_type) - order.indexOf(b.product_type)).slice(0, MAX_LAYERS);
@@ -428,7 +455,7 @@
         if (type === "lipstick") {
           const margin = 1.28 * zones.lip_feather * face.unit;  // the core: where the feathered mask is ~full
           covered = (x, y) => (!inside(lips, x, y) || inside(opening, x, y) ? 0
-            : edgeDistance(lips, x, y) > margin ? 1 : 0.6);
+            : Math.min(edgeDistance(lips, x, y), edgeDistance(opening, x, y)) > margin ? 1 : 0.6);
           box = bounds([lips], 1);
         } else if (type === "blush") {
           const level = (x, y) => Math.max(...this.cheeks.map((e) => ellipseLevel(e, x, y))) * (inside(oval, x, y) ? 1 : 0);
@@ -456,7 +483,7 @@
     }
 
     drawMasks(face, shapes) {
-      const gl = this.gl, { soft, holes, spare } = this.targets;
+      const gl = this.gl, { fill, soft, holes, spare } = this.targets;
       const { program, at } = this.fill;
       gl.useProgram(program);
       gl.uniform2f(at("size"), this.size[0], this.size[1]);
@@ -474,16 +501,16 @@
           gl.drawArrays(gl.TRIANGLE_FAN, 0, polygon.length);
         }
       };
-      for (const target of [soft, holes]) {
+      for (const target of [fill, holes]) {
         gl.bindFramebuffer(gl.FRAMEBUFFER, target.framebuffer);
         gl.colorMask(true, true, true, true);
         gl.clearColor(0, 0, 0, 0);
         gl.clear(gl.COLOR_BUFFER_BIT);
       }
-      fillInto(soft, [true, false, false, false], [shapes.lips]);
-      fillInto(soft, [false, true, false, false], shapes.bands.eyeshadow);
-      fillInto(soft, [false, false, true, false], shapes.bands.eyeliner);
-      fillInto(soft, [false, false, false, true], [shapes.oval]);
+      fillInto(fill, [true, false, false, false], [shapes.lips]);
+      fillInto(fill, [false, true, false, false], shapes.bands.eyeshadow);
+      fillInto(fill, [false, false, true, false], shapes.bands.eyeliner);
+      fillInto(fill, [false, false, false, true], [shapes.oval]);
       fillInto(holes, [true, false, false, false], [shapes.opening]);
       fillInto(holes, [false, true, false, false], shapes.eyes);
       gl.colorMask(true, true, true, true);
@@ -492,8 +519,20 @@
       const sigma = [zones.lip_feather, zones.lid_bands.eyeshadow.feather, zones.lid_bands.eyeliner.feather,
                      zones.cheek.oval_feather].map((share) => Math.max(share * face.unit * MASK_SCALE, 0.25));
       const spacing = Math.max(...sigma) * 3 / BLUR_TAPS;
-      this.blurPass(soft, spare, [1 / soft.width, 0], sigma, spacing);
+      // Blur only around the face: the first pass also covers the rows the second one reads.
+      const radius = Math.ceil(BLUR_TAPS * spacing) + 1;
+      const [left, top, right, bottom] = this.faceBox.map((value) => value * MASK_SCALE);
+      const scissor = (grow) => {
+        const x = Math.max(0, Math.floor(left)), y0 = Math.max(0, Math.floor(top) - grow);
+        const y1 = Math.min(soft.height, Math.ceil(bottom) + grow);
+        gl.scissor(x, soft.height - y1, Math.max(0, Math.min(soft.width, Math.ceil(right)) - x), Math.max(0, y1 - y0));
+      };
+      gl.enable(gl.SCISSOR_TEST);
+      scissor(radius);
+      this.blurPass(fill, spare, [1 / soft.width, 0], sigma, spacing);
+      scissor(0);
       this.blurPass(spare, soft, [0, 1 / soft.height], sigma, spacing);
+      gl.disable(gl.SCISSOR_TEST);
     }
 
     blurPass(from, to, direction, sigma, spacing) {

@@ -39,5 +39,6 @@ def write_y4m(path: Path, frames: list[Image.Image], fps: int = 15) -> Path:
             out.write(b"FRAME\n")
             out.write(y.tobytes())
             for chroma in (cb, cr):
-                out.write(np.asarray(Image.fromarray(chroma).resize((width // 2, height // 2), Image.BILINEAR)).tobytes())
+                half = Image.fromarray(chroma).resize((width // 2, height // 2), Image.BILINEAR)
+                out.write(np.asarray(half).tobytes())
     return path
