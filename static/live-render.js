@@ -1,5 +1,6 @@
 // shoplens live try-on renderer: the makeup drawn on a camera frame with WebGL2, on the shopper's device.
-// It follows vision/makeup.py and vision/masks.py (the server's renderer) step by step, with the shapes,
+// It follows vision/makeup.py and vision/masks.py (the server's renderer) step by step (and, as OpenCV does there,
+// takes a landmark at (x, y) to sit on the centre of pixel (x, y)), with the shapes,
 // recipes and landmark index sets the server hands out at /api/v1/tryon/live:
 //   1. zone masks: each zone's landmark polygon filled as a triangle fan with an "invert" blend (even-odd fill,
 //      any simple polygon), then feathered by a separable Gaussian whose sigma is a share of the eye-corner
@@ -148,7 +149,7 @@
     const cores = [[], []];  // fully covered, then half covered (the fallback for thin zones)
     for (let y = top; y < bottom; y += step) {
       for (let x = left; x < right; x += step) {
-        const level = covered(x + 0.5, y + 0.5);
+        const level = covered(x, y);
         if (level < 0.5) continue;
         const at = 4 * (y * width + x);
         const lab = rgbToLab(pixels[at], pixels[at + 1], pixels[at + 2]);
@@ -171,7 +172,7 @@
   // ---- WebGL2 -------------------------------------------------------------------------------------------
   const FILL_VS = `#version 300 es
     in vec2 position; uniform vec2 size;
-    void main() { gl_Position = vec4(position / size * 2.0 - 1.0, 0.0, 1.0); gl_Position.y = -gl_Position.y; }`;
+    void main() { gl_Position = vec4((position + 0.5) / size * 2.0 - 1.0, 0.0, 1.0); gl_Position.y = -gl_Position.y; }`;
   const FILL_FS = `#version 300 es
     precision mediump float; out vec4 colour;
     void main() { colour = vec4(1.0); }`;
@@ -238,9 +239,9 @@
 
     void main() {
       vec3 rgb = texture(frame, vec2(uv.x, 1.0 - uv.y)).rgb;
-      vec2 pixel = vec2(uv.x * size.x, (1.0 - uv.y) * size.y);
-      if (count == 0 || (uv.x - split) * beforeSide > 0.0) { colour = vec4(rgb, 1.0); return; }
-      if (any(lessThan(pixel, faceBox.xy)) || any(greaterThan(pixel, faceBox.zw))) { colour = vec4(rgb, 1.0); return; }
+      vec2 pixel = vec2(uv.x * size.x, (1.0 - uv.y) * size.y) - 0.5;  // pixel centres at whole numbers
+      if (count == 0 || (uv.x - split) * beforeSide > 0.0) discard;  // the frame below shows through
+      if (any(lessThan(pixel, faceBox.xy)) || any(greaterThan(pixel, faceBox.zw))) discard;
       vec4 zones = texture(soft, uv);
       // The mouth opening and the eyes, grown a little as the server's guards are (never colour teeth or eyes).
       vec2 cutUv = vec2(uv.x, uv.y);
@@ -263,7 +264,7 @@
         weights[i] = mask * weightScale[i];
         touched = max(touched, weights[i]);
       }
-      if (touched <= 0.5 / 255.0) { colour = vec4(rgb, 1.0); return; }  // most of the frame: no colour maths
+      if (touched <= 0.5 / 255.0) discard;  // most of the face: no colour maths
       vec3 lab = toLab(rgb);
       float original = lab.x;
       for (int i = 0; i < ${MAX_LAYERS}; i++) {
@@ -341,7 +342,8 @@
     constructor(canvas, config) {
       this.canvas = canvas;
       this.config = config;
-      const gl = canvas.getContext("webgl2", { preserveDrawingBuffer: true, antialias: false, premultipliedAlpha: false });
+      // A transparent layer over the frame: only made-up pixels are drawn, so only the face box is shaded.
+      const gl = canvas.getContext("webgl2", { preserveDrawingBuffer: true, antialias: false });
       if (!gl) throw new Error("WebGL2 is not available");
       this.gl = gl;
       this.fill = compile(gl, FILL_VS, FILL_FS);
@@ -393,6 +395,9 @@
       gl.bindFramebuffer(gl.FRAMEBUFFER, null);
       gl.viewport(0, 0, this.size[0], this.size[1]);
       gl.disable(gl.BLEND);
+      gl.clearColor(0, 0, 0, 0);
+      gl.clear(gl.COLOR_BUFFER_BIT);
+      if (!active.length) return [];
       const { program, at } = this.compose;
       gl.useProgram(program);
       [this.frame, this.targets.soft.handle, this.targets.holes.handle].forEach((handle, unit) => {
@@ -424,7 +429,12 @@
         gl.uniform1f(at(`cheekAngle[${i}]`), e.angle);
       });
       gl.uniform1f(at("cheekSigma"), cheeks.length ? cheeks[0].sigma : 1);
-      this.drawQuad();
+      gl.enable(gl.SCISSOR_TEST);
+      for (const window_ of this.windows) {  // only where a layer can reach: little else is shaded
+        this.scissor(window_, 1, this.size[1], 0);
+        this.drawQuad();
+      }
+      gl.disable(gl.SCISSOR_TEST);
       return active.map((layer) => layer.type);
     }
 
@@ -439,14 +449,23 @@
       const oval = face.region("face_oval");
       this.cheeks = ["left", "right"].map((side) => Object.assign(cheek(face, side, config),
                                                                    { sigma: zones.cheek.feather * face.unit }));
-      // Everything a zone can reach, feathers included: the blur and the colour maths stay inside it.
-      const reach = 3 * Math.max(zones.cheek.feather, zones.lid_bands.eyeshadow.feather, zones.lip_feather) * face.unit;
-      this.faceBox = bounds([oval, ...bands.eyeshadow, ...this.cheeks.map((e) => [[e.x - e.a, e.y - e.a],
-                                                                                 [e.x + e.a, e.y + e.a]])], reach + 2);
-      this.drawMasks(face, { lips, opening, eyes, oval, bands });
       const order = config.stacking;
       const usable = layers.filter((layer) => layer.intensity > 0 && layer.product_type in TYPE_CODE && layer.shade_hex)
         .sort((a, b) => order.indexOf(a.product_type) - order.indexOf(b.product_type)).slice(0, MAX_LAYERS);
+      // Where each layer can reach, its feather included: the blur and the colour maths run there only.
+      const reach = (feather) => 3 * feather * face.unit + 2;
+      const windowsOf = {
+        lipstick: () => [bounds([lips], reach(zones.lip_feather))],
+        eyeshadow: () => bands.eyeshadow.map((band) => bounds([band], reach(zones.lid_bands.eyeshadow.feather))),
+        eyeliner: () => bands.eyeliner.map((band) => bounds([band], reach(zones.lid_bands.eyeliner.feather))),
+        blush: () => this.cheeks.map((e) => bounds([[[e.x - e.a, e.y - e.a], [e.x + e.a, e.y + e.a]]], reach(zones.cheek.feather))),
+      };
+      this.windows = usable.flatMap((layer) => windowsOf[layer.product_type]());
+      this.faceBox = this.windows.length ? [Math.min(...this.windows.map((w) => w[0])), Math.min(...this.windows.map((w) => w[1])),
+                                            Math.max(...this.windows.map((w) => w[2])), Math.max(...this.windows.map((w) => w[3]))]
+        : [0, 0, 0, 0];
+      if (!this.windows.length) return [];
+      this.drawMasks(face, { lips, opening, eyes, oval, bands });
       const [width, height] = this.size;
       const active = [];
       for (const layer of usable) {
@@ -501,6 +520,16 @@
           gl.drawArrays(gl.TRIANGLE_FAN, 0, polygon.length);
         }
       };
+      const zones = this.config.zones;
+      const sigma = [zones.lip_feather, zones.lid_bands.eyeshadow.feather, zones.lid_bands.eyeliner.feather,
+                     zones.cheek.oval_feather].map((share) => Math.max(share * face.unit * MASK_SCALE, 0.25));
+      const spacing = Math.max(...sigma) * 3 / BLUR_TAPS;
+      const radius = Math.ceil(BLUR_TAPS * spacing) + 1;  // in blurred (half resolution) pixels
+      // The masks are read only inside the layers' windows and the blur's reach around them: fill only there.
+      const margin = radius / MASK_SCALE + 2;
+      const [left, top, right, bottom] = this.faceBox;
+      gl.enable(gl.SCISSOR_TEST);
+      this.scissor([left - margin, top - margin, right + margin, bottom + margin], 1, this.size[1], 0);
       for (const target of [fill, holes]) {
         gl.bindFramebuffer(gl.FRAMEBUFFER, target.framebuffer);
         gl.colorMask(true, true, true, true);
@@ -513,26 +542,30 @@
       fillInto(fill, [false, false, false, true], [shapes.oval]);
       fillInto(holes, [true, false, false, false], [shapes.opening]);
       fillInto(holes, [false, true, false, false], shapes.eyes);
+      gl.disable(gl.SCISSOR_TEST);
       gl.colorMask(true, true, true, true);
       gl.disable(gl.BLEND);
-      const zones = this.config.zones;
-      const sigma = [zones.lip_feather, zones.lid_bands.eyeshadow.feather, zones.lid_bands.eyeliner.feather,
-                     zones.cheek.oval_feather].map((share) => Math.max(share * face.unit * MASK_SCALE, 0.25));
-      const spacing = Math.max(...sigma) * 3 / BLUR_TAPS;
-      // Blur only around the face: the first pass also covers the rows the second one reads.
-      const radius = Math.ceil(BLUR_TAPS * spacing) + 1;
-      const [left, top, right, bottom] = this.faceBox.map((value) => value * MASK_SCALE);
-      const scissor = (grow) => {
-        const x = Math.max(0, Math.floor(left)), y0 = Math.max(0, Math.floor(top) - grow);
-        const y1 = Math.min(soft.height, Math.ceil(bottom) + grow);
-        gl.scissor(x, soft.height - y1, Math.max(0, Math.min(soft.width, Math.ceil(right)) - x), Math.max(0, y1 - y0));
-      };
+      // Blur only where the layers reach: the first pass also covers the rows the second one reads.
       gl.enable(gl.SCISSOR_TEST);
-      scissor(radius);
-      this.blurPass(fill, spare, [1 / soft.width, 0], sigma, spacing);
-      scissor(0);
-      this.blurPass(spare, soft, [0, 1 / soft.height], sigma, spacing);
+      for (const window_ of this.windows) {
+        this.scissor(window_, MASK_SCALE, soft.height, radius);
+        this.blurPass(fill, spare, [1 / soft.width, 0], sigma, spacing);
+      }
+      for (const window_ of this.windows) {
+        this.scissor(window_, MASK_SCALE, soft.height, 0);
+        this.blurPass(spare, soft, [0, 1 / soft.height], sigma, spacing);
+      }
       gl.disable(gl.SCISSOR_TEST);
+    }
+
+    // Scissor to a window [left, top, right, bottom] given in frame pixels, for a target `scale` times the
+    // frame's size and `height` pixels high (GL counts rows from the bottom), grown by `grow` rows.
+    scissor(window_, scale, height, grow) {
+      const [left, top, right, bottom] = window_.map((value) => value * scale);
+      const x = Math.max(0, Math.floor(left)), y0 = Math.max(0, Math.floor(top) - grow);
+      const y1 = Math.min(height, Math.ceil(bottom) + grow);
+      const width = Math.max(0, Math.min(Math.round(this.size[0] * scale), Math.ceil(right)) - x);
+      this.gl.scissor(x, height - y1, width, Math.max(0, y1 - y0));
     }
 
     blurPass(from, to, direction, sigma, spacing) {

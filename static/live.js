@@ -47,10 +47,9 @@
   const state = {
     mode: "photo", config: null, renderer: null, faceMesh: null, stream: null, facing: "user", cameras: 0,
     running: false, frozen: false, busy: false, latest: null, smoother: new OneEuro(), look: [],
-    frameCanvas: document.createElement("canvas"), context: null, pixels: null, landmarks: null, split: 0,
+    frameCanvas: null, context: null, pixels: null, landmarks: null, split: 0,
     stats: { frames: 0, tracked: 0, times: [], landmarkMs: [], renderMs: [] }, drawn: [], loop: 0,
   };
-  state.context = state.frameCanvas.getContext("2d", { willReadFrequently: true });
 
   function status(text, kind = "") {
     $("live-status").textContent = text;
@@ -115,6 +114,11 @@
     if (typeof WebAssembly !== "object" || !LiveRenderer.supported()) throw new Error(i18n.t("live.no_webgl"));
     const config = await loadConfig();
     if (!state.renderer) state.renderer = new LiveRenderer($("live-canvas"), config);
+    if (!state.frameCanvas) {
+      // The frame is shown as it came (a 2D canvas); the WebGL canvas over it draws the face's makeup only.
+      state.frameCanvas = $("live-frame");
+      state.context = state.frameCanvas.getContext("2d", { willReadFrequently: true });
+    }
     await loadFaceMesh(config);
   }
 
@@ -216,7 +220,7 @@
   }
 
   function redraw() {
-    if (!state.renderer || !state.frameCanvas.width) return;
+    if (!state.renderer || !state.frameCanvas || !state.frameCanvas.width) return;
     const beforeSide = state.mirrored ? 1 : -1;  // "before" is on the left of the screen either way
     const split = state.mirrored ? 1 - state.split : state.split;
     state.drawn = state.renderer.draw(state.frameCanvas, state.landmarks, state.look,
@@ -249,7 +253,7 @@
     redraw();
     showSnapshotControls(true);
     const save = $("live-save");
-    $("live-canvas").toBlob((blob) => {
+    capture().toBlob((blob) => {
       if (save.dataset.url) URL.revokeObjectURL(save.dataset.url);
       save.dataset.url = URL.createObjectURL(blob);
       save.href = save.dataset.url;
@@ -299,6 +303,18 @@
     for (const end of ["pointerup", "pointercancel"]) stage.addEventListener(end, () => stage.removeEventListener("pointermove", move));
   }
 
+  // What the shopper sees, as one picture: the frame with the makeup layer drawn over it.
+  function capture() {
+    redraw();
+    const picture = document.createElement("canvas");
+    picture.width = state.frameCanvas.width;
+    picture.height = state.frameCanvas.height;
+    const context = picture.getContext("2d");
+    context.drawImage(state.frameCanvas, 0, 0);
+    context.drawImage($("live-canvas"), 0, 0);
+    return picture;
+  }
+
   // A still picture through the same pipeline (the parity check with /api/v1/tryon, and the benchmark).
   async function renderStill(url) {
     setMode("live");
@@ -346,12 +362,14 @@
   // For tests and the benchmark: what is on screen and how fast it comes.
   window.shoplensLive = {
     renderStill,
+    capture: () => capture().toDataURL("image/png"),
     get state() {
       const mean = (list) => (list.length ? list.reduce((a, b) => a + b, 0) / list.length : 0);
       return { mode: state.mode, running: state.running, frozen: state.frozen, frames: state.stats.frames,
                tracked: state.stats.tracked, tracking: Boolean(state.landmarks), fps: fps(),
                landmarkMs: mean(state.stats.landmarkMs), renderMs: mean(state.stats.renderMs), drawn: state.drawn,
-               width: state.frameCanvas.width, height: state.frameCanvas.height, mirrored: Boolean(state.mirrored),
+               width: state.frameCanvas ? state.frameCanvas.width : 0,
+               height: state.frameCanvas ? state.frameCanvas.height : 0, mirrored: Boolean(state.mirrored),
                landmarks: state.landmarks ? Array.from(state.landmarks) : null, split: state.split };
     },
   };

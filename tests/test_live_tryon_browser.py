@@ -16,10 +16,7 @@ from tests.fake_camera import face_frames, write_y4m
 
 pytestmark = [pytest.mark.browser, requires_chromium]
 
-CANVAS_PIXELS = """() => {
-  const canvas = document.getElementById("live-canvas");
-  return canvas.toDataURL("image/png");
-}"""
+CANVAS_PIXELS = "() => window.shoplensLive.capture()"  # the frame with the makeup drawn over it
 IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"GIF8", b"RIFF", b"data:image")
 
 
@@ -274,6 +271,7 @@ def test_live_renderer_matches_the_server_renderer(server, makeup_app, lipsticks
         change = ciede2000(lab[name], lab["original"])
         coloured[name] = (change > 0.5 * np.median(change[core])) & near_mouth
     overlap = (coloured["live"] & coloured["served"]).sum() / (coloured["live"] | coloured["served"]).sum()
-    # Measured 0.82 on this machine: short of the 0.85 asked for (issue #15 stays open for it); this floor
-    # catches a regression.
-    assert overlap >= 0.80, f"lip-mask IoU {overlap:.3f}"
+    print(f"live vs server: mean CIEDE2000 in the lips {difference.mean():.2f}, lip-mask IoU {overlap:.3f}")
+    # Measured 0.83 here: short of the 0.85 asked for (issue #15 stays open for it). The two Face Mesh builds
+    # (browser and Python) put the lip contour up to a pixel apart; this floor catches a regression.
+    assert overlap >= 0.82, f"lip-mask IoU {overlap:.3f}"
