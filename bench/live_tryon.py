@@ -41,14 +41,16 @@ def build_index(work: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time after a 5 s warm-up")
+    parser.add_argument("--look", default=",".join(LOOK_TYPES), help="product types worn, comma-separated")
     args = parser.parse_args()
+    look_types = [kind for kind in args.look.split(",") if kind]
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         video = write_y4m(work / "face.y4m", face_frames(60), fps=30)
         with running_server("--index", str(build_index(work)), "--reload-interval", "0") as server:
             with urllib.request.urlopen(server + "/api/v1/tryon/products") as response:
                 groups = json.load(response)["groups"]
-            look = [(groups[kind][0]["shades"] or [groups[kind][0]])[0]["id"] for kind in LOOK_TYPES if kind in groups]
+            look = [(groups[kind][0]["shades"] or [groups[kind][0]])[0]["id"] for kind in look_types if kind in groups]
             with camera_page(video, width=800, height=900) as page:
                 page.goto(server + "/")
                 page.click("#tab-tryon")

@@ -145,7 +145,7 @@
   function zoneStats(pixels, width, height, box, covered) {
     const left = Math.max(0, Math.floor(box[0])), top = Math.max(0, Math.floor(box[1]));
     const right = Math.min(width, Math.ceil(box[2])), bottom = Math.min(height, Math.ceil(box[3]));
-    const step = Math.max(1, Math.round(Math.sqrt(((right - left) * (bottom - top)) / 1500)));  // <= ~1500 samples
+    const step = Math.max(1, Math.round(Math.sqrt(((right - left) * (bottom - top)) / 600)));  // <= ~600 samples: enough for a mean
     const cores = [[], []];  // fully covered, then half covered (the fallback for thin zones)
     for (let y = top; y < bottom; y += step) {
       for (let x = left; x < right; x += step) {
@@ -179,7 +179,7 @@
   const QUAD_VS = `#version 300 es
     in vec2 position; out vec2 uv;
     void main() { uv = position * 0.5 + 0.5; gl_Position = vec4(position, 0.0, 1.0); }`;
-  // Separable Gaussian, one sigma per channel (lips, eyeshadow, eyeliner, face oval), shared tap positions.
+  // Separable Gaussian, one sigma per channel (lips, eyeshadow, eyeliner; the 4th is unused), shared taps.
   const BLUR_FS = `#version 300 es
     precision highp float; in vec2 uv; out vec4 colour;
     uniform sampler2D source; uniform vec2 direction; uniform vec4 sigma; uniform float spacing;
@@ -199,11 +199,16 @@
     uniform int count; uniform int kind[${MAX_LAYERS}]; uniform int finish[${MAX_LAYERS}];
     uniform vec3 shade[${MAX_LAYERS}]; uniform vec3 zoneMean[${MAX_LAYERS}]; uniform float weightScale[${MAX_LAYERS}];
     uniform vec2 recipe[${MAX_LAYERS}]; uniform vec3 light[${MAX_LAYERS}];  // finish mean, 75th and 99th pct of L*
-    uniform vec4 cheeks[2]; uniform float cheekAngle[2]; uniform float cheekSigma;
+    uniform vec4 cheeks[2]; uniform float cheekAngle[2]; uniform float cheekSigma; uniform vec4 cheekBox[2];
+    uniform sampler2D toLinearTable;  // sRGB byte -> linear light, exact for 8-bit input (no pow per pixel)
     uniform float split; uniform float beforeSide; uniform vec4 faceBox;  // left, top, right, bottom in pixels
     uniform vec2 guardReach;
 
-    vec3 toLinear(vec3 c) { return mix(c / 12.92, pow((c + 0.055) / 1.055, vec3(2.4)), step(0.04045, c)); }
+    vec3 toLinear(vec3 c) {
+      ivec3 at = ivec3(c * 255.0 + 0.5);
+      return vec3(texelFetch(toLinearTable, ivec2(at.r, 0), 0).r, texelFetch(toLinearTable, ivec2(at.g, 0), 0).r,
+                  texelFetch(toLinearTable, ivec2(at.b, 0), 0).r);
+    }
     vec3 toSrgb(vec3 c) { return mix(c * 12.92, 1.055 * pow(max(c, 0.0), vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c)); }
     float f(float t) { return t > 0.008856 ? pow(t, 1.0 / 3.0) : 7.787 * t + 16.0 / 116.0; }
     float fInverse(float t) { return t > 0.206893 ? t * t * t : (t - 16.0 / 116.0) / 7.787; }
@@ -229,6 +234,7 @@
       float value = y * exp(-x * x);
       return x >= 0.0 ? value : 2.0 - value;
     }
+    bool within(vec2 p, vec4 box) { return all(greaterThanEqual(p, box.xy)) && all(lessThanEqual(p, box.zw)); }
     float ellipse(vec4 e, float angle, vec2 p) {
       vec2 d = p - e.xy; float c = cos(angle), s = sin(angle);
       vec2 q = vec2((d.x * c + d.y * s) / e.z, (-d.x * s + d.y * c) / e.w);
@@ -246,6 +252,7 @@
       // The mouth opening and the eyes, grown a little as the server's guards are (never colour teeth or eyes).
       vec2 cutUv = vec2(uv.x, uv.y);
       vec4 cut = texture(holes, cutUv);
+      float oval = cut.b;
       for (int k = 0; k < 4; k++) {
         vec2 offset = guardReach * vec2(k == 0 ? 1.0 : k == 1 ? -1.0 : 0.0, k == 2 ? 1.0 : k == 3 ? -1.0 : 0.0);
         cut = max(cut, texture(holes, cutUv + offset));
@@ -259,8 +266,9 @@
         if (kind[i] == 0) mask = zones.r * (1.0 - cut.r);
         else if (kind[i] == 1) mask = zones.g * (1.0 - cut.g);
         else if (kind[i] == 2) mask = zones.b * (1.0 - cut.g);
-        else mask = zones.a > 0.0 ? max(ellipse(cheeks[0], cheekAngle[0], pixel),
-                                       ellipse(cheeks[1], cheekAngle[1], pixel)) * zones.a : 0.0;
+        else mask = oval > 0.0 ? max(within(pixel, cheekBox[0]) ? ellipse(cheeks[0], cheekAngle[0], pixel) : 0.0,
+                                     within(pixel, cheekBox[1]) ? ellipse(cheeks[1], cheekAngle[1], pixel) : 0.0) * oval
+                               : 0.0;
         weights[i] = mask * weightScale[i];
         touched = max(touched, weights[i]);
       }
@@ -360,6 +368,12 @@
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
       this.size = [0, 0];
+      const table = new Float32Array(256).map((_, i) => srgbToLinear(i / 255));
+      this.linearTable = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, this.linearTable);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.R32F, 256, 1, 0, gl.RED, gl.FLOAT, table);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
     }
 
     /** The renderer's name: "SwiftShader" and the like mean software WebGL (no GPU). */
@@ -427,7 +441,11 @@
       cheeks.forEach((e, i) => {
         gl.uniform4f(at(`cheeks[${i}]`), e.x, e.y, e.a, e.b);
         gl.uniform1f(at(`cheekAngle[${i}]`), e.angle);
+        gl.uniform4fv(at(`cheekBox[${i}]`), e.window);
       });
+      gl.activeTexture(gl.TEXTURE3);
+      gl.bindTexture(gl.TEXTURE_2D, this.linearTable);
+      gl.uniform1i(at("toLinearTable"), 3);
       gl.uniform1f(at("cheekSigma"), cheeks.length ? cheeks[0].sigma : 1);
       gl.enable(gl.SCISSOR_TEST);
       for (const window_ of this.windows) {  // only where a layer can reach: little else is shaded
@@ -447,8 +465,15 @@
       const lips = face.region("lips_outer"), opening = face.region("mouth_opening");
       const eyes = [face.region("left_eye"), face.region("right_eye")];
       const oval = face.region("face_oval");
-      this.cheeks = ["left", "right"].map((side) => Object.assign(cheek(face, side, config),
-                                                                   { sigma: zones.cheek.feather * face.unit }));
+      this.cheeks = ["left", "right"].map((side) => {
+        const e = Object.assign(cheek(face, side, config), { sigma: zones.cheek.feather * face.unit });
+        // The rotated ellipse's own bounding box, grown by three sigmas of its feather.
+        const halfWidth = Math.hypot(e.a * Math.cos(e.angle), e.b * Math.sin(e.angle));
+        const halfHeight = Math.hypot(e.a * Math.sin(e.angle), e.b * Math.cos(e.angle));
+        const pad = 3 * e.sigma + 2;
+        e.window = [e.x - halfWidth - pad, e.y - halfHeight - pad, e.x + halfWidth + pad, e.y + halfHeight + pad];
+        return e;
+      });
       const order = config.stacking;
       const usable = layers.filter((layer) => layer.intensity > 0 && layer.product_type in TYPE_CODE && layer.shade_hex)
         .sort((a, b) => order.indexOf(a.product_type) - order.indexOf(b.product_type)).slice(0, MAX_LAYERS);
@@ -458,9 +483,12 @@
         lipstick: () => [bounds([lips], reach(zones.lip_feather))],
         eyeshadow: () => bands.eyeshadow.map((band) => bounds([band], reach(zones.lid_bands.eyeshadow.feather))),
         eyeliner: () => bands.eyeliner.map((band) => bounds([band], reach(zones.lid_bands.eyeliner.feather))),
-        blush: () => this.cheeks.map((e) => bounds([[[e.x - e.a, e.y - e.a], [e.x + e.a, e.y + e.a]]], reach(zones.cheek.feather))),
+        blush: () => this.cheeks.map((e) => e.window),
       };
       this.windows = usable.flatMap((layer) => windowsOf[layer.product_type]());
+      // Blush is an analytic ellipse: only the polygon zones need the blur.
+      this.blurWindows = usable.filter((layer) => layer.product_type !== "blush")
+        .flatMap((layer) => windowsOf[layer.product_type]());
       this.faceBox = this.windows.length ? [Math.min(...this.windows.map((w) => w[0])), Math.min(...this.windows.map((w) => w[1])),
                                             Math.max(...this.windows.map((w) => w[2])), Math.max(...this.windows.map((w) => w[3]))]
         : [0, 0, 0, 0];
@@ -539,19 +567,19 @@
       fillInto(fill, [true, false, false, false], [shapes.lips]);
       fillInto(fill, [false, true, false, false], shapes.bands.eyeshadow);
       fillInto(fill, [false, false, true, false], shapes.bands.eyeliner);
-      fillInto(fill, [false, false, false, true], [shapes.oval]);
       fillInto(holes, [true, false, false, false], [shapes.opening]);
       fillInto(holes, [false, true, false, false], shapes.eyes);
+      fillInto(holes, [false, false, true, false], [shapes.oval]);  // blush stays on the face (hard edge, full res)
       gl.disable(gl.SCISSOR_TEST);
       gl.colorMask(true, true, true, true);
       gl.disable(gl.BLEND);
       // Blur only where the layers reach: the first pass also covers the rows the second one reads.
       gl.enable(gl.SCISSOR_TEST);
-      for (const window_ of this.windows) {
+      for (const window_ of this.blurWindows) {
         this.scissor(window_, MASK_SCALE, soft.height, radius);
         this.blurPass(fill, spare, [1 / soft.width, 0], sigma, spacing);
       }
-      for (const window_ of this.windows) {
+      for (const window_ of this.blurWindows) {
         this.scissor(window_, MASK_SCALE, soft.height, 0);
         this.blurPass(spare, soft, [0, 1 / soft.height], sigma, spacing);
       }
