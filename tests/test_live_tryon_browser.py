@@ -221,7 +221,22 @@ def _hex_distance(a: str, b: str) -> int:
     return sum(abs(int(a[i:i + 2], 16) - int(b[i:i + 2], 16)) for i in (1, 3, 5))
 
 
-def test_live_renderer_matches_the_server_renderer(server, makeup_app, lipsticks, landmarker):
+def post_tryon(server: str, png: bytes, looks: list[dict]) -> bytes:
+    """POST /api/v1/tryon over HTTP (multipart): the rendered JPEG."""
+    boundary = "shoplens-parity-boundary"
+    body = b"".join([
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="still.png"\r\n'
+        "Content-Type: image/png\r\n\r\n".encode(), png, b"\r\n",
+        f'--{boundary}\r\nContent-Disposition: form-data; name="looks"\r\n\r\n{json.dumps(looks)}\r\n'
+        f"--{boundary}--\r\n".encode()])
+    request = urllib.request.Request(server + "/api/v1/tryon", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 200
+        return response.read()
+
+
+def test_live_renderer_matches_the_server_renderer(server, lipsticks, landmarker):
     """The same still through the live renderer (read back from the canvas) and through /api/v1/tryon."""
     from scipy.ndimage import binary_dilation
     from skimage import data
@@ -244,11 +259,8 @@ def test_live_renderer_matches_the_server_renderer(server, makeup_app, lipsticks
                                 "data:image/png;base64," + base64.b64encode(png).decode())
         assert outcome == {"faces": 1, "drawn": ["lipstick"]}
         live = canvas_image(page)
-    response = makeup_app.test_client().post("/api/v1/tryon", data={
-        "image": (io.BytesIO(png), "still.png"),
-        "looks": json.dumps([{"product_id": shade["id"], "intensity": 0.8}])})
-    assert response.status_code == 200
-    served = np.asarray(Image.open(io.BytesIO(response.data)).convert("RGB"))
+    served = np.asarray(Image.open(io.BytesIO(post_tryon(server, png, [{"product_id": shade["id"],
+                                                                         "intensity": 0.8}]))).convert("RGB"))
     original = np.asarray(still)
     assert live.shape == served.shape == original.shape
 
