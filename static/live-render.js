@@ -549,8 +549,8 @@
         }
       };
       const zones = this.config.zones;
-      const sigma = [zones.lip_feather, zones.lid_bands.eyeshadow.feather, zones.lid_bands.eyeliner.feather,
-                     zones.cheek.oval_feather].map((share) => Math.max(share * face.unit * MASK_SCALE, 0.25));
+      const feathers = [zones.lip_feather, zones.lid_bands.eyeshadow.feather, zones.lid_bands.eyeliner.feather];
+      const sigma = [...feathers.map((share) => Math.max(share * face.unit * MASK_SCALE, 0.25)), 0.25];  // 4th: empty
       const spacing = Math.max(...sigma) * 3 / BLUR_TAPS;
       const radius = Math.ceil(BLUR_TAPS * spacing) + 1;  // in blurred (half resolution) pixels
       // The masks are read only inside the layers' windows and the blur's reach around them: fill only there.
