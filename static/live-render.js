@@ -14,8 +14,6 @@
   const MAX_LAYERS = 4;
   const MASK_SCALE = 0.5;       // zones are blurred at half the frame's resolution
   const BLUR_TAPS = 6;          // each side of the centre, per separable pass
-  const TYPE_CODE = { lipstick: 0, eyeshadow: 1, eyeliner: 2, blush: 3 };
-  const FINISH_CODE = { satin: 0, matte: 1, gloss: 2, shimmer: 3, metallic: 4 };
   const GUARD_GROWTH = 0.012;   // the mouth guard's growth in vision/masks.py, in eye-corner distances
   const CORE_MIN_PIXELS = 20;   // as vision/makeup.py's _core: below this the half-covered part is used
 
@@ -164,6 +162,19 @@
     return { mean, low: percentile(lightness, 0.75), high: percentile(lightness, 0.99) };
   }
 
+  // Normalised Gaussian weights at whole-tap offsets -BLUR_TAPS..BLUR_TAPS, four sigmas (in taps) interleaved.
+  function gaussianTaps(sigmas) {
+    const weights = new Float32Array(4 * (2 * BLUR_TAPS + 1));
+    sigmas.forEach((sigma, channel) => {
+      let total = 0;
+      for (let i = -BLUR_TAPS; i <= BLUR_TAPS; i++) total += Math.exp((-0.5 * i * i) / (sigma * sigma));
+      for (let i = -BLUR_TAPS; i <= BLUR_TAPS; i++) {
+        weights[4 * (i + BLUR_TAPS) + channel] = Math.exp((-0.5 * i * i) / (sigma * sigma)) / total;
+      }
+    });
+    return weights;
+  }
+
   function bounds(polygons, pad) {
     const xs = polygons.flat().map((p) => p[0]), ys = polygons.flat().map((p) => p[1]);
     return [Math.min(...xs) - pad, Math.min(...ys) - pad, Math.max(...xs) + pad, Math.max(...ys) + pad];
@@ -179,29 +190,29 @@
   const QUAD_VS = `#version 300 es
     in vec2 position; out vec2 uv;
     void main() { uv = position * 0.5 + 0.5; gl_Position = vec4(position, 0.0, 1.0); }`;
-  // Separable Gaussian, one sigma per channel (lips, eyeshadow, eyeliner; the 4th is unused), shared taps.
+  // Separable Gaussian, one sigma per channel (lips, eyeshadow, eyeliner; the 4th is unused), shared taps; the
+  // normalised weights come from the CPU (an exp per tap and pixel is slow on software WebGL).
   const BLUR_FS = `#version 300 es
     precision highp float; in vec2 uv; out vec4 colour;
-    uniform sampler2D source; uniform vec2 direction; uniform vec4 sigma; uniform float spacing;
+    uniform sampler2D source; uniform vec2 direction; uniform vec4 weights[${2 * BLUR_TAPS + 1}];
     void main() {
-      vec4 sum = vec4(0.0), total = vec4(0.0);
-      for (int i = -${BLUR_TAPS}; i <= ${BLUR_TAPS}; i++) {
-        float offset = float(i) * spacing;
-        vec4 weight = exp(-0.5 * (offset * offset) / (sigma * sigma));
-        sum += weight * texture(source, uv + direction * offset);
-        total += weight;
-      }
-      colour = sum / total;
+      vec4 sum = vec4(0.0);
+      for (int i = -${BLUR_TAPS}; i <= ${BLUR_TAPS}; i++) sum += weights[i + ${BLUR_TAPS}] * texture(source, uv + direction * float(i));
+      colour = sum;
     }`;
-  const COMPOSE_FS = `#version 300 es
+  // The colour pass, written for one set of layers: software WebGL (SwiftShader) runs every branch of a shader on
+  // every pixel, so a general shader looping over layer kinds and finishes cost each pixel all of them. Each window
+  // is drawn by a program holding only the layers that reach it, in stacking order (uniform slot = layer index).
+  const COMPOSE_COMMON = `#version 300 es
     precision highp float; in vec2 uv; out vec4 colour;
     uniform sampler2D frame, soft, holes; uniform vec2 size;
-    uniform int count; uniform int kind[${MAX_LAYERS}]; uniform int finish[${MAX_LAYERS}];
     uniform vec3 shade[${MAX_LAYERS}]; uniform vec3 zoneMean[${MAX_LAYERS}]; uniform float weightScale[${MAX_LAYERS}];
     uniform vec2 recipe[${MAX_LAYERS}]; uniform vec3 light[${MAX_LAYERS}];  // finish mean, 75th and 99th pct of L*
-    uniform vec4 cheeks[2]; uniform float cheekAngle[2]; uniform float cheekSigma; uniform vec4 cheekBox[2];
+    // Blush: each cheek's centre, its frame (rotation and half-axes folded in: the unit circle is the ellipse),
+    // the erfc argument per unit of radius (the feather) and its box.
+    uniform vec2 cheekCentre[2]; uniform mat2 cheekFrame[2]; uniform float cheekEdge[2]; uniform vec4 cheekBox[2];
     uniform sampler2D toLinearTable;  // sRGB byte -> linear light, exact for 8-bit input (no pow per pixel)
-    uniform float split; uniform float beforeSide; uniform vec4 faceBox;  // left, top, right, bottom in pixels
+    uniform float split; uniform float beforeSide;
     uniform vec2 guardReach;
 
     vec3 toLinear(vec3 c) {
@@ -235,72 +246,71 @@
       return x >= 0.0 ? value : 2.0 - value;
     }
     bool within(vec2 p, vec4 box) { return all(greaterThanEqual(p, box.xy)) && all(lessThanEqual(p, box.zw)); }
-    float ellipse(vec4 e, float angle, vec2 p) {
-      vec2 d = p - e.xy; float c = cos(angle), s = sin(angle);
-      vec2 q = vec2((d.x * c + d.y * s) / e.z, (-d.x * s + d.y * c) / e.w);
-      return 0.5 * erfcApprox((length(q) - 1.0) * sqrt(e.z * e.w) / (cheekSigma * 1.41421356));
+    float ellipse(int side, vec2 p) {
+      return 0.5 * erfcApprox((length(cheekFrame[side] * (p - cheekCentre[side])) - 1.0) * cheekEdge[side]);
     }
     float hash(vec2 p) { return fract(sin(dot(p, vec2(12.9898, 78.233))) * 43758.5453); }
     float highlight(float lightness, vec3 l) { return pow(clamp((lightness - l.y) / max(l.z - l.y, 1e-3), 0.0, 1.0), 1.5); }
+  `;
 
+  // Each layer's coverage (0..1) before its intensity: its zone, less the mouth opening or the eyes (grown a little,
+  // as the server's guards are: never colour teeth or eyes); blush is the two cheeks' ellipses on the face.
+  const LAYER_MASK = {
+    lipstick: "zones.r * (1.0 - cut.r)",
+    eyeshadow: "zones.g * (1.0 - cut.g)",
+    eyeliner: "zones.b * (1.0 - cut.g)",
+    blush: "blush(pixel, oval)",
+  };
+  const FINISH_STEP = {
+    satin: "",
+    matte: "lab.x -= w * 0.5 * max(lab.x - light[I].x, 0.0);",
+    gloss: `{ float shine = w * highlight(original, light[I]);
+              lab.x += shine * (100.0 - lab.x) * 0.55;
+              lab.yz *= 1.0 - 0.5 * shine; }`,
+    shimmer: "lab.x = clamp(lab.x + w * (hash(floor(pixel)) < 0.012 ? 30.0 : 0.0), 0.0, 100.0);",
+    metallic: `lab.x += w * 0.4 * (lab.x - light[I].x);
+               lab.x += w * highlight(original, light[I]) * 12.0;
+               lab.x = clamp(lab.x + w * (hash(floor(pixel)) < 0.004 ? 30.0 : 0.0), 0.0, 100.0);`,
+  };
+
+  /** The colour pass for `layers` ([{type, finish, slot}], in stacking order). */
+  function composeSource(layers) {
+    const types = new Set(layers.map((layer) => layer.type));
+    const guarded = ["lipstick", "eyeshadow", "eyeliner"].some((type) => types.has(type));
+    const lines = [];
+    lines.push(`vec4 zones = texture(soft, uv);`);
+    lines.push(`vec4 cut = texture(holes, uv); float oval = cut.b;`);
+    if (guarded) {
+      lines.push(`cut = max(cut, max(max(texture(holes, uv + vec2(guardReach.x, 0.0)), texture(holes, uv - vec2(guardReach.x, 0.0))),
+                                     max(texture(holes, uv + vec2(0.0, guardReach.y)), texture(holes, uv - vec2(0.0, guardReach.y)))));`);
+    }
+    layers.forEach((layer, i) => lines.push(`float w${i} = ${LAYER_MASK[layer.type]} * weightScale[${layer.slot}];`));
+    const strongest = layers.map((_, i) => `w${i}`).reduce((a, b) => `max(${a}, ${b})`);
+    lines.push(`if (${strongest} <= 0.5 / 255.0) discard;  // most of a window: no colour maths`);
+    lines.push(`vec3 lab = toLab(rgb); float original = lab.x; float w;`);
+    layers.forEach((layer, i) => {
+      const I = layer.slot;
+      lines.push(`w = w${i};`);
+      lines.push(`lab.x = clamp(lab.x + w * recipe[${I}].x * (shade[${I}].x - zoneMean[${I}].x), 0.0, 100.0);`);
+      lines.push(`lab.yz = lab.yz * (1.0 - w * (1.0 - recipe[${I}].y)) + w * (shade[${I}].yz - recipe[${I}].y * zoneMean[${I}].yz);`);
+      lines.push(FINISH_STEP[layer.finish].replaceAll("[I]", `[${I}]`));
+    });
+    const blush = types.has("blush") ? `
+    float blush(vec2 pixel, float oval) {  // branches, not a select: outside the cheeks' boxes no ellipse is evaluated
+      float level = 0.0;
+      if (oval > 0.0 && within(pixel, cheekBox[0])) level = ellipse(0, pixel);
+      if (oval > 0.0 && within(pixel, cheekBox[1])) level = max(level, ellipse(1, pixel));
+      return level * oval;
+    }` : "";
+    return `${COMPOSE_COMMON}${blush}
     void main() {
       vec3 rgb = texture(frame, vec2(uv.x, 1.0 - uv.y)).rgb;
       vec2 pixel = vec2(uv.x * size.x, (1.0 - uv.y) * size.y) - 0.5;  // pixel centres at whole numbers
-      if (count == 0 || (uv.x - split) * beforeSide > 0.0) discard;  // the frame below shows through
-      if (any(lessThan(pixel, faceBox.xy)) || any(greaterThan(pixel, faceBox.zw))) discard;
-      vec4 zones = texture(soft, uv);
-      // The mouth opening and the eyes, grown a little as the server's guards are (never colour teeth or eyes).
-      vec2 cutUv = vec2(uv.x, uv.y);
-      vec4 cut = texture(holes, cutUv);
-      float oval = cut.b;
-      for (int k = 0; k < 4; k++) {
-        vec2 offset = guardReach * vec2(k == 0 ? 1.0 : k == 1 ? -1.0 : 0.0, k == 2 ? 1.0 : k == 3 ? -1.0 : 0.0);
-        cut = max(cut, texture(holes, cutUv + offset));
-      }
-      float weights[${MAX_LAYERS}];
-      float touched = 0.0;
-      for (int i = 0; i < ${MAX_LAYERS}; i++) {
-        weights[i] = 0.0;
-        if (i >= count) continue;
-        float mask;
-        if (kind[i] == 0) mask = zones.r * (1.0 - cut.r);
-        else if (kind[i] == 1) mask = zones.g * (1.0 - cut.g);
-        else if (kind[i] == 2) mask = zones.b * (1.0 - cut.g);
-        else mask = oval > 0.0 ? max(within(pixel, cheekBox[0]) ? ellipse(cheeks[0], cheekAngle[0], pixel) : 0.0,
-                                     within(pixel, cheekBox[1]) ? ellipse(cheeks[1], cheekAngle[1], pixel) : 0.0) * oval
-                               : 0.0;
-        weights[i] = mask * weightScale[i];
-        touched = max(touched, weights[i]);
-      }
-      if (touched <= 0.5 / 255.0) discard;  // most of the face: no colour maths
-      vec3 lab = toLab(rgb);
-      float original = lab.x;
-      for (int i = 0; i < ${MAX_LAYERS}; i++) {
-        if (i >= count) break;
-        float w = weights[i];
-        if (w <= 0.0) continue;
-        float texture_ = recipe[i].y;
-        lab.x = clamp(lab.x + w * recipe[i].x * (shade[i].x - zoneMean[i].x), 0.0, 100.0);
-        lab.yz = lab.yz * (1.0 - w * (1.0 - texture_)) + w * (shade[i].yz - texture_ * zoneMean[i].yz);
-        float mean = light[i].x;
-        if (finish[i] == 1) {
-          lab.x -= w * 0.5 * max(lab.x - mean, 0.0);
-        } else if (finish[i] == 2) {
-          float shine = w * highlight(original, light[i]);
-          lab.x += shine * (100.0 - lab.x) * 0.55;
-          lab.yz *= 1.0 - 0.5 * shine;
-        } else if (finish[i] >= 3) {
-          bool metallic = finish[i] == 4;
-          if (metallic) {
-            lab.x += w * 0.4 * (lab.x - mean);
-            lab.x += w * highlight(original, light[i]) * 12.0;
-          }
-          float glint = hash(floor(pixel)) < (metallic ? 0.004 : 0.012) ? 1.0 : 0.0;
-          lab.x = clamp(lab.x + w * glint * 30.0, 0.0, 100.0);
-        }
-      }
+      if ((uv.x - split) * beforeSide > 0.0) discard;  // the frame below shows through
+      ${lines.join("\n      ")}
       colour = vec4(toRgb(lab), 1.0);
     }`;
+  }
 
   function compile(gl, vertex, fragment) {
     const program = gl.createProgram();
@@ -356,7 +366,7 @@
       this.gl = gl;
       this.fill = compile(gl, FILL_VS, FILL_FS);
       this.blur = compile(gl, QUAD_VS, BLUR_FS);
-      this.compose = compile(gl, QUAD_VS, COMPOSE_FS);
+      this.programs = new Map();  // colour passes by the layers they draw
       this.quad = gl.createBuffer();
       gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
       gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
@@ -412,48 +422,69 @@
       gl.clearColor(0, 0, 0, 0);
       gl.clear(gl.COLOR_BUFFER_BIT);
       if (!active.length) return [];
-      const { program, at } = this.compose;
-      gl.useProgram(program);
-      [this.frame, this.targets.soft.handle, this.targets.holes.handle].forEach((handle, unit) => {
+      [this.frame, this.targets.soft.handle, this.targets.holes.handle, this.linearTable].forEach((handle, unit) => {
         gl.activeTexture(gl.TEXTURE0 + unit);
         gl.bindTexture(gl.TEXTURE_2D, handle);
       });
-      gl.uniform1i(at("frame"), 0);
-      gl.uniform1i(at("soft"), 1);
-      gl.uniform1i(at("holes"), 2);
+      gl.enable(gl.SCISSOR_TEST);
+      for (const { layers: reaching, windows } of this.windowGroups(active)) {
+        const { program, at } = this.composeProgram(reaching);
+        gl.useProgram(program);
+        this.setComposeUniforms(at, active, { split, beforeSide });
+        for (const window_ of windows) {  // only where a layer can reach: little else is shaded
+          this.scissor(window_, 1, this.size[1], 0);
+          this.drawQuad();
+        }
+      }
+      gl.disable(gl.SCISSOR_TEST);
+      return active.map((layer) => layer.type);
+    }
+
+    // The windows grouped by the layers that reach into them (each window: its own layer and those whose windows
+    // overlap it), so each group is drawn by a program made for exactly those layers.
+    windowGroups(active) {
+      const overlaps = (a, b) => a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3];
+      const slots = active.map((layer, slot) => ({ type: layer.type, finish: layer.finish, slot }));
+      const groups = new Map();
+      for (const layer of slots) {
+        for (const window_ of this.layerWindows[layer.type]) {
+          const reaching = slots.filter((other) => this.layerWindows[other.type].some((w) => overlaps(w, window_)));
+          const key = reaching.map((other) => `${other.type}:${other.finish}:${other.slot}`).join("|");
+          if (!groups.has(key)) groups.set(key, { layers: reaching, windows: [] });
+          groups.get(key).windows.push(window_);
+        }
+      }
+      return groups.values();
+    }
+
+    composeProgram(layers) {
+      const key = layers.map((layer) => `${layer.type}:${layer.finish}:${layer.slot}`).join("|");
+      if (!this.programs.has(key)) this.programs.set(key, compile(this.gl, QUAD_VS, composeSource(layers)));
+      return this.programs.get(key);
+    }
+
+    setComposeUniforms(at, active, { split, beforeSide }) {
+      const gl = this.gl;
+      ["frame", "soft", "holes", "toLinearTable"].forEach((name, unit) => gl.uniform1i(at(name), unit));
       gl.uniform2f(at("size"), this.size[0], this.size[1]);
       gl.uniform1f(at("split"), split);
       gl.uniform1f(at("beforeSide"), beforeSide);
-      gl.uniform1i(at("count"), active.length);
-      gl.uniform4fv(at("faceBox"), active.length ? this.faceBox : [0, 0, 0, 0]);
       const guard = GUARD_GROWTH * (this.unit || 0);
       gl.uniform2f(at("guardReach"), guard / this.size[0], guard / this.size[1]);
       active.forEach((layer, i) => {
-        gl.uniform1i(at(`kind[${i}]`), TYPE_CODE[layer.type]);
-        gl.uniform1i(at(`finish[${i}]`), FINISH_CODE[layer.finish] ?? 0);
         gl.uniform3fv(at(`shade[${i}]`), layer.shade);
         gl.uniform3fv(at(`zoneMean[${i}]`), layer.stats.mean);
         gl.uniform1f(at(`weightScale[${i}]`), layer.scale);
         gl.uniform2f(at(`recipe[${i}]`), layer.recipe.lightness, layer.recipe.chroma_texture);
         gl.uniform3f(at(`light[${i}]`), layer.finishMean, layer.stats.low, layer.stats.high);
       });
-      const cheeks = this.cheeks || [];
-      cheeks.forEach((e, i) => {
-        gl.uniform4f(at(`cheeks[${i}]`), e.x, e.y, e.a, e.b);
-        gl.uniform1f(at(`cheekAngle[${i}]`), e.angle);
+      (this.cheeks || []).forEach((e, i) => {
+        const c = Math.cos(e.angle), s = Math.sin(e.angle);
+        gl.uniform2f(at(`cheekCentre[${i}]`), e.x, e.y);
+        gl.uniformMatrix2fv(at(`cheekFrame[${i}]`), false, [c / e.a, -s / e.b, s / e.a, c / e.b]);  // column-major
+        gl.uniform1f(at(`cheekEdge[${i}]`), Math.sqrt(e.a * e.b) / (e.sigma * Math.SQRT2));
         gl.uniform4fv(at(`cheekBox[${i}]`), e.window);
       });
-      gl.activeTexture(gl.TEXTURE3);
-      gl.bindTexture(gl.TEXTURE_2D, this.linearTable);
-      gl.uniform1i(at("toLinearTable"), 3);
-      gl.uniform1f(at("cheekSigma"), cheeks.length ? cheeks[0].sigma : 1);
-      gl.enable(gl.SCISSOR_TEST);
-      for (const window_ of this.windows) {  // only where a layer can reach: little else is shaded
-        this.scissor(window_, 1, this.size[1], 0);
-        this.drawQuad();
-      }
-      gl.disable(gl.SCISSOR_TEST);
-      return active.map((layer) => layer.type);
     }
 
     // Masks for this face, then each layer's uniforms; layers the live renderer cannot draw are left out.
@@ -475,7 +506,7 @@
         return e;
       });
       const order = config.stacking;
-      const usable = layers.filter((layer) => layer.intensity > 0 && layer.product_type in TYPE_CODE && layer.shade_hex)
+      const usable = layers.filter((layer) => layer.intensity > 0 && layer.product_type in LAYER_MASK && layer.shade_hex)
         .sort((a, b) => order.indexOf(a.product_type) - order.indexOf(b.product_type)).slice(0, MAX_LAYERS);
       // Where each layer can reach, its feather included: the blur and the colour maths run there only.
       const reach = (feather) => 3 * feather * face.unit + 2;
@@ -485,10 +516,11 @@
         eyeliner: () => bands.eyeliner.map((band) => bounds([band], reach(zones.lid_bands.eyeliner.feather))),
         blush: () => this.cheeks.map((e) => e.window),
       };
-      this.windows = usable.flatMap((layer) => windowsOf[layer.product_type]());
+      this.layerWindows = Object.fromEntries(usable.map((layer) => [layer.product_type, windowsOf[layer.product_type]()]));
+      this.windows = Object.values(this.layerWindows).flat();
       // Blush is an analytic ellipse: only the polygon zones need the blur.
       this.blurWindows = usable.filter((layer) => layer.product_type !== "blush")
-        .flatMap((layer) => windowsOf[layer.product_type]());
+        .flatMap((layer) => this.layerWindows[layer.product_type]);
       this.faceBox = this.windows.length ? [Math.min(...this.windows.map((w) => w[0])), Math.min(...this.windows.map((w) => w[1])),
                                             Math.max(...this.windows.map((w) => w[2])), Math.max(...this.windows.map((w) => w[3]))]
         : [0, 0, 0, 0];
@@ -524,7 +556,7 @@
         const shade = rgbToLab(...hexToRgb(layer.shade_hex));
         const scale = layer.intensity * recipe.coverage;
         const finishMean = Math.min(100, Math.max(0, stats.mean[0] + scale * recipe.lightness * (shade[0] - stats.mean[0])));
-        active.push({ type, finish: layer.finish || "satin", shade, stats, scale, recipe, finishMean });
+        active.push({ type, finish: layer.finish in FINISH_STEP ? layer.finish : "satin", shade, stats, scale, recipe, finishMean });
       }
       return active;
     }
@@ -575,14 +607,8 @@
       gl.disable(gl.BLEND);
       // Blur only where the layers reach: the first pass also covers the rows the second one reads.
       gl.enable(gl.SCISSOR_TEST);
-      for (const window_ of this.blurWindows) {
-        this.scissor(window_, MASK_SCALE, soft.height, radius);
-        this.blurPass(fill, spare, [1 / soft.width, 0], sigma, spacing);
-      }
-      for (const window_ of this.blurWindows) {
-        this.scissor(window_, MASK_SCALE, soft.height, 0);
-        this.blurPass(spare, soft, [0, 1 / soft.height], sigma, spacing);
-      }
+      this.blurPass(fill, spare, [1 / soft.width, 0], sigma, spacing, radius);
+      this.blurPass(spare, soft, [0, 1 / soft.height], sigma, spacing, 0);
       gl.disable(gl.SCISSOR_TEST);
     }
 
@@ -596,7 +622,8 @@
       this.gl.scissor(x, height - y1, width, Math.max(0, y1 - y0));
     }
 
-    blurPass(from, to, direction, sigma, spacing) {
+    // One pass of the separable blur over each blur window (grown by `grow` rows), into `to`.
+    blurPass(from, to, direction, sigma, spacing, grow) {
       const gl = this.gl, { program, at } = this.blur;
       gl.useProgram(program);
       gl.bindFramebuffer(gl.FRAMEBUFFER, to.framebuffer);
@@ -605,9 +632,11 @@
       gl.bindTexture(gl.TEXTURE_2D, from.handle);
       gl.uniform1i(at("source"), 0);
       gl.uniform2f(at("direction"), direction[0] * spacing, direction[1] * spacing);
-      gl.uniform4f(at("sigma"), ...sigma.map((s) => s / spacing));
-      gl.uniform1f(at("spacing"), 1);
-      this.drawQuad();
+      gl.uniform4fv(at("weights"), gaussianTaps(sigma.map((s) => s / spacing)));
+      for (const window_ of this.blurWindows) {
+        this.scissor(window_, MASK_SCALE, to.height, grow);
+        this.drawQuad();
+      }
     }
 
     drawQuad() {
