@@ -21,7 +21,7 @@ from app.errors import ApiError
 from app.resources import resources
 from vision.looks import STACKING, ProductType
 from vision.makeup import RECIPES
-from vision.masks import CHEEK, LID_BANDS, LIP_FEATHER, WING_LIFT, WING_TAPER
+from vision.masks import CHEEK, EYE_GUARD, LID_BANDS, LIP_FEATHER, MOUTH_GUARD, WING_LIFT, WING_TAPER
 from vision.regions import CHEEK_CENTRE, MOUTH_CORNERS, OUTER_EYE_CORNER, index_sets
 
 bp = Blueprint("live_tryon", __name__)
@@ -51,7 +51,8 @@ def live_config():
         "anchors": {"cheek_centre": CHEEK_CENTRE, "outer_eye_corner": OUTER_EYE_CORNER,
                     "mouth_corners": list(MOUTH_CORNERS)},
         "zones": {"lip_feather": LIP_FEATHER, "lid_bands": {kind.value: band for kind, band in LID_BANDS.items()},
-                  "wing_taper": WING_TAPER, "wing_lift": WING_LIFT, "cheek": CHEEK},
+                  "wing_taper": WING_TAPER, "wing_lift": WING_LIFT, "cheek": CHEEK,
+                  "guards": {"mouth": MOUTH_GUARD, "eyes": EYE_GUARD}},
         "recipes": {kind.value: {"coverage": recipe.coverage, "lightness": recipe.lightness,
                                  "chroma_texture": recipe.chroma_texture} for kind, recipe in RECIPES.items()},
         "stacking": [kind.value for kind in STACKING],

@@ -13,16 +13,20 @@
 (() => {
   const MAX_LAYERS = 4;
   const MASK_SCALE = 0.5;       // zones are blurred at half the frame's resolution
-  const BLUR_TAPS = 6;          // each side of the centre, per separable pass
-  const GUARD_GROWTH = 0.012;   // the mouth guard's growth in vision/masks.py, in eye-corner distances
+  const BLUR_TAPS = 8;          // at most, each side of the centre, per separable pass (a texel apart or more)
+  // OpenCV's anti-aliased polygon fill (the server's masks) covers about 0.7 px beyond a polygon's edge; the live
+  // fill (pixel centres in or out) grows each polygon as much so both renderers colour the same pixels.
+  const AA_GROWTH = 0.7;
   const CORE_MIN_PIXELS = 20;   // as vision/makeup.py's _core: below this the half-covered part is used
 
   // ---- colour: OpenCV's float sRGB <-> CIELAB (D65), the conversion vision/color.py uses ----------------
   function srgbToLinear(c) { return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); }
   function labF(t) { return t > 0.008856 ? Math.cbrt(t) : 7.787 * t + 16 / 116; }
 
-  function rgbToLab(r, g, b) {  // 0..255 each
-    const R = srgbToLinear(r / 255), G = srgbToLinear(g / 255), B = srgbToLinear(b / 255);
+  const LINEAR = Float64Array.from({ length: 256 }, (_, i) => srgbToLinear(i / 255));  // exact for 8-bit input
+
+  function rgbToLab(r, g, b) {  // 0..255 each (whole numbers: the zone samples; shades are parsed from hex)
+    const R = LINEAR[r], G = LINEAR[g], B = LINEAR[b];
     const x = (0.412453 * R + 0.357580 * G + 0.180423 * B) / 0.950456;
     const y = 0.212671 * R + 0.715160 * G + 0.072169 * B;
     const z = (0.019334 * R + 0.119193 * G + 0.950227 * B) / 1.088754;
@@ -114,9 +118,10 @@
       const [ax, ay] = polygon[j], [bx, by] = polygon[i];
       const dx = bx - ax, dy = by - ay;
       const t = Math.max(0, Math.min(1, ((x - ax) * dx + (y - ay) * dy) / (dx * dx + dy * dy || 1)));
-      best = Math.min(best, Math.hypot(x - ax - t * dx, y - ay - t * dy));
+      const ex = x - ax - t * dx, ey = y - ay - t * dy;
+      best = Math.min(best, ex * ex + ey * ey);
     }
-    return best;
+    return Math.sqrt(best);
   }
 
   function ellipseLevel(e, x, y) {  // the feathered ellipse the shader draws, 0..1
@@ -162,17 +167,58 @@
     return { mean, low: percentile(lightness, 0.75), high: percentile(lightness, 0.99) };
   }
 
-  // Normalised Gaussian weights at whole-tap offsets -BLUR_TAPS..BLUR_TAPS, four sigmas (in taps) interleaved.
-  function gaussianTaps(sigmas) {
+  // Normalised Gaussian weights at whole-tap offsets -taps..taps (slot i + BLUR_TAPS), four sigmas (in taps)
+  // interleaved.
+  function gaussianTaps(sigmas, taps) {
     const weights = new Float32Array(4 * (2 * BLUR_TAPS + 1));
     sigmas.forEach((sigma, channel) => {
       let total = 0;
-      for (let i = -BLUR_TAPS; i <= BLUR_TAPS; i++) total += Math.exp((-0.5 * i * i) / (sigma * sigma));
-      for (let i = -BLUR_TAPS; i <= BLUR_TAPS; i++) {
+      for (let i = -taps; i <= taps; i++) total += Math.exp((-0.5 * i * i) / (sigma * sigma));
+      for (let i = -taps; i <= taps; i++) {
         weights[4 * (i + BLUR_TAPS) + channel] = Math.exp((-0.5 * i * i) / (sigma * sigma)) / total;
       }
     });
     return weights;
+  }
+
+  function overlaps(a, b) { return a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]; }
+
+  // Windows [left, top, right, bottom], those that overlap replaced by their bounding box (an eye's eyeshadow and
+  // eyeliner): a blur pass over each costs a fixed amount plus the rows its reach adds, so fewer, larger is faster.
+  function joined(windows) {
+    const out = windows.map((window_) => [...window_]);
+    for (let i = 0; i < out.length; i++) {
+      for (let j = i + 1; j < out.length; j++) {
+        if (!overlaps(out[i], out[j])) continue;
+        const [a, b] = [out[i], out.splice(j, 1)[0]];
+        out[i] = [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
+        j = i;  // the larger box may now reach others
+      }
+    }
+    return out;
+  }
+
+  // The polygon moved `by` pixels outward along its vertex normals (mitred, the mitre capped at 2x).
+  function grown(polygon, by) {
+    const n = polygon.length;
+    let area = 0;
+    for (let i = 0; i < n; i++) {
+      const [x0, y0] = polygon[i], [x1, y1] = polygon[(i + 1) % n];
+      area += x0 * y1 - x1 * y0;
+    }
+    const side = area >= 0 ? 1 : -1;
+    const normal = (a, b) => {
+      const dx = b[0] - a[0], dy = b[1] - a[1], length = Math.hypot(dx, dy) || 1;
+      return [(side * dy) / length, (-side * dx) / length];
+    };
+    return polygon.map((point, i) => {
+      const before = normal(polygon[(i + n - 1) % n], point), after = normal(point, polygon[(i + 1) % n]);
+      const mx = before[0] + after[0], my = before[1] + after[1], length = Math.hypot(mx, my);
+      if (length < 1e-6) return point;
+      const cos = (mx * before[0] + my * before[1]) / length;  // the mitre grows as the corner sharpens
+      const reach = by / Math.max(cos, 0.5);
+      return [point[0] + (mx / length) * reach, point[1] + (my / length) * reach];
+    });
   }
 
   function bounds(polygons, pad) {
@@ -194,10 +240,10 @@
   // normalised weights come from the CPU (an exp per tap and pixel is slow on software WebGL).
   const BLUR_FS = `#version 300 es
     precision highp float; in vec2 uv; out vec4 colour;
-    uniform sampler2D source; uniform vec2 direction; uniform vec4 weights[${2 * BLUR_TAPS + 1}];
+    uniform sampler2D source; uniform vec2 direction; uniform int taps; uniform vec4 weights[${2 * BLUR_TAPS + 1}];
     void main() {
       vec4 sum = vec4(0.0);
-      for (int i = -${BLUR_TAPS}; i <= ${BLUR_TAPS}; i++) sum += weights[i + ${BLUR_TAPS}] * texture(source, uv + direction * float(i));
+      for (int i = -taps; i <= taps; i++) sum += weights[i + ${BLUR_TAPS}] * texture(source, uv + direction * float(i));
       colour = sum;
     }`;
   // The colour pass, written for one set of layers: software WebGL (SwiftShader) runs every branch of a shader on
@@ -213,7 +259,6 @@
     uniform vec2 cheekCentre[2]; uniform mat2 cheekFrame[2]; uniform float cheekEdge[2]; uniform vec4 cheekBox[2];
     uniform sampler2D toLinearTable;  // sRGB byte -> linear light, exact for 8-bit input (no pow per pixel)
     uniform float split; uniform float beforeSide;
-    uniform vec2 guardReach;
 
     vec3 toLinear(vec3 c) {
       ivec3 at = ivec3(c * 255.0 + 0.5);
@@ -256,9 +301,9 @@
   // Each layer's coverage (0..1) before its intensity: its zone, less the mouth opening or the eyes (grown a little,
   // as the server's guards are: never colour teeth or eyes); blush is the two cheeks' ellipses on the face.
   const LAYER_MASK = {
-    lipstick: "zones.r * (1.0 - cut.r)",
-    eyeshadow: "zones.g * (1.0 - cut.g)",
-    eyeliner: "zones.b * (1.0 - cut.g)",
+    lipstick: "zones.r * (1.0 - max(zones.a, cut.r))",
+    eyeshadow: "zones.g * (1.0 - max(zones.a, cut.g))",
+    eyeliner: "zones.b * (1.0 - max(zones.a, cut.g))",
     blush: "blush(pixel, oval)",
   };
   const FINISH_STEP = {
@@ -276,14 +321,9 @@
   /** The colour pass for `layers` ([{type, finish, slot}], in stacking order). */
   function composeSource(layers) {
     const types = new Set(layers.map((layer) => layer.type));
-    const guarded = ["lipstick", "eyeshadow", "eyeliner"].some((type) => types.has(type));
     const lines = [];
     lines.push(`vec4 zones = texture(soft, uv);`);
     lines.push(`vec4 cut = texture(holes, uv); float oval = cut.b;`);
-    if (guarded) {
-      lines.push(`cut = max(cut, max(max(texture(holes, uv + vec2(guardReach.x, 0.0)), texture(holes, uv - vec2(guardReach.x, 0.0))),
-                                     max(texture(holes, uv + vec2(0.0, guardReach.y)), texture(holes, uv - vec2(0.0, guardReach.y)))));`);
-    }
     layers.forEach((layer, i) => lines.push(`float w${i} = ${LAYER_MASK[layer.type]} * weightScale[${layer.slot}];`));
     const strongest = layers.map((_, i) => `w${i}`).reduce((a, b) => `max(${a}, ${b})`);
     lines.push(`if (${strongest} <= 0.5 / 255.0) discard;  // most of a window: no colour maths`);
@@ -414,7 +454,13 @@
       const gl = this.gl;
       this.resize(source.width, source.height);
       gl.bindTexture(gl.TEXTURE_2D, this.frame);
-      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, source);  // row 0 at v = 0: top
+      const [width, height] = this.size;
+      if (pixels && pixels.length === 4 * width * height) {  // the frame's bytes already read: a plain copy
+        gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA8, width, height, 0, gl.RGBA, gl.UNSIGNED_BYTE,
+                      new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.length));  // row 0 at v = 0: top
+      } else {
+        gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, source);
+      }
       const active = landmarks ? this.prepare(landmarks, layers, pixels) : [];
       gl.bindFramebuffer(gl.FRAMEBUFFER, null);
       gl.viewport(0, 0, this.size[0], this.size[1]);
@@ -443,7 +489,6 @@
     // The windows grouped by the layers that reach into them (each window: its own layer and those whose windows
     // overlap it), so each group is drawn by a program made for exactly those layers.
     windowGroups(active) {
-      const overlaps = (a, b) => a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3];
       const slots = active.map((layer, slot) => ({ type: layer.type, finish: layer.finish, slot }));
       const groups = new Map();
       for (const layer of slots) {
@@ -469,8 +514,6 @@
       gl.uniform2f(at("size"), this.size[0], this.size[1]);
       gl.uniform1f(at("split"), split);
       gl.uniform1f(at("beforeSide"), beforeSide);
-      const guard = GUARD_GROWTH * (this.unit || 0);
-      gl.uniform2f(at("guardReach"), guard / this.size[0], guard / this.size[1]);
       active.forEach((layer, i) => {
         gl.uniform3fv(at(`shade[${i}]`), layer.shade);
         gl.uniform3fv(at(`zoneMean[${i}]`), layer.stats.mean);
@@ -519,8 +562,8 @@
       this.layerWindows = Object.fromEntries(usable.map((layer) => [layer.product_type, windowsOf[layer.product_type]()]));
       this.windows = Object.values(this.layerWindows).flat();
       // Blush is an analytic ellipse: only the polygon zones need the blur.
-      this.blurWindows = usable.filter((layer) => layer.product_type !== "blush")
-        .flatMap((layer) => this.layerWindows[layer.product_type]);
+      this.blurWindows = joined(usable.filter((layer) => layer.product_type !== "blush")
+        .flatMap((layer) => this.layerWindows[layer.product_type]));
       this.faceBox = this.windows.length ? [Math.min(...this.windows.map((w) => w[0])), Math.min(...this.windows.map((w) => w[1])),
                                             Math.max(...this.windows.map((w) => w[2])), Math.max(...this.windows.map((w) => w[3]))]
         : [0, 0, 0, 0];
@@ -534,12 +577,15 @@
         if (type === "lipstick") {
           const margin = 1.28 * zones.lip_feather * face.unit;  // the core: where the feathered mask is ~full
           covered = (x, y) => (!inside(lips, x, y) || inside(opening, x, y) ? 0
-            : Math.min(edgeDistance(lips, x, y), edgeDistance(opening, x, y)) > margin ? 1 : 0.6);
+            : edgeDistance(lips, x, y) > margin && edgeDistance(opening, x, y) > margin ? 1 : 0.6);
           box = bounds([lips], 1);
         } else if (type === "blush") {
-          const level = (x, y) => Math.max(...this.cheeks.map((e) => ellipseLevel(e, x, y))) * (inside(oval, x, y) ? 1 : 0);
-          const peak = Math.max(...this.cheeks.map((e) => ellipseLevel(e, e.x, e.y)));
-          covered = (x, y) => { const value = level(x, y) / peak; return value > 0.9 ? 1 : value > 0.5 ? 0.6 : 0; };
+          const [left, right] = this.cheeks;
+          const peak = Math.max(ellipseLevel(left, left.x, left.y), ellipseLevel(right, right.x, right.y));
+          covered = (x, y) => {  // the face oval (a polygon) is tested only where the ellipses are strong
+            const value = Math.max(ellipseLevel(left, x, y), ellipseLevel(right, x, y)) / peak;
+            return value <= 0.5 || !inside(oval, x, y) ? 0 : value > 0.9 ? 1 : 0.6;
+          };
           box = bounds(this.cheeks.map((e) => [[e.x - e.a, e.y - e.a], [e.x + e.a, e.y + e.a]]), 0);
         } else {
           const polygons = bands[type], margin = 1.28 * zones.lid_bands[type].feather * face.unit;
@@ -571,20 +617,27 @@
       gl.bindBuffer(gl.ARRAY_BUFFER, this.polygonBuffer);
       gl.enableVertexAttribArray(0);
       gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
-      const fillInto = (target, channels, polygons) => {
+      const fillInto = (target, channels, polygons, growth = AA_GROWTH) => {
         gl.bindFramebuffer(gl.FRAMEBUFFER, target.framebuffer);
         gl.viewport(0, 0, target.width, target.height);
         gl.colorMask(...channels);
         for (const polygon of polygons) {
-          gl.bufferData(gl.ARRAY_BUFFER, new Float32Array(polygon.flat()), gl.STREAM_DRAW);
+          gl.bufferData(gl.ARRAY_BUFFER, new Float32Array(grown(polygon, growth).flat()), gl.STREAM_DRAW);
           gl.drawArrays(gl.TRIANGLE_FAN, 0, polygon.length);
         }
       };
       const zones = this.config.zones;
-      const feathers = [zones.lip_feather, zones.lid_bands.eyeshadow.feather, zones.lid_bands.eyeliner.feather];
-      const sigma = [...feathers.map((share) => Math.max(share * face.unit * MASK_SCALE, 0.25)), 0.25];  // 4th: empty
-      const spacing = Math.max(...sigma) * 3 / BLUR_TAPS;
-      const radius = Math.ceil(BLUR_TAPS * spacing) + 1;  // in blurred (half resolution) pixels
+      // The 4th channel is the holes' soft guard (mouth opening and eyes, grown): one feather for both, the
+      // mouth's (the eyes' is a sixth smaller: a fifth of a pixel on a face 180 px across).
+      const guards = zones.guards;
+      const feathers = [zones.lip_feather, zones.lid_bands.eyeshadow.feather, zones.lid_bands.eyeliner.feather,
+                        guards.mouth.feather];
+      const sigma = feathers.map((share) => Math.max(share * face.unit * MASK_SCALE, 0.25));
+      // Taps a texel apart out to three sigmas of the widest feather (the narrow ones stay well sampled), further
+      // apart on faces so big that would take more than BLUR_TAPS.
+      const spacing = Math.max(1, (Math.max(...sigma) * 3) / BLUR_TAPS);
+      const taps = Math.min(BLUR_TAPS, Math.ceil((Math.max(...sigma) * 3) / spacing));
+      const radius = Math.ceil(taps * spacing) + 1;  // in blurred (half resolution) pixels
       // The masks are read only inside the layers' windows and the blur's reach around them: fill only there.
       const margin = radius / MASK_SCALE + 2;
       const [left, top, right, bottom] = this.faceBox;
@@ -602,13 +655,18 @@
       fillInto(holes, [true, false, false, false], [shapes.opening]);
       fillInto(holes, [false, true, false, false], shapes.eyes);
       fillInto(holes, [false, false, true, false], [shapes.oval]);  // blush stays on the face (hard edge, full res)
+      // As the server's guards: each hole grown by whole pixels (then feathered by the blur).
+      const growth = (guard) => AA_GROWTH + Math.max(Math.round(guard.grow * face.unit), 1);
+      fillInto(fill, [false, false, false, true], [shapes.opening], growth(guards.mouth));
+      fillInto(fill, [false, false, false, true], shapes.eyes, growth(guards.eyes));
       gl.disable(gl.SCISSOR_TEST);
       gl.colorMask(true, true, true, true);
       gl.disable(gl.BLEND);
       // Blur only where the layers reach: the first pass also covers the rows the second one reads.
       gl.enable(gl.SCISSOR_TEST);
-      this.blurPass(fill, spare, [1 / soft.width, 0], sigma, spacing, radius);
-      this.blurPass(spare, soft, [0, 1 / soft.height], sigma, spacing, 0);
+      const kernel = { sigma, spacing, taps };
+      this.blurPass(fill, spare, [1 / soft.width, 0], kernel, radius);
+      this.blurPass(spare, soft, [0, 1 / soft.height], kernel, 0);
       gl.disable(gl.SCISSOR_TEST);
     }
 
@@ -623,7 +681,7 @@
     }
 
     // One pass of the separable blur over each blur window (grown by `grow` rows), into `to`.
-    blurPass(from, to, direction, sigma, spacing, grow) {
+    blurPass(from, to, direction, { sigma, spacing, taps }, grow) {
       const gl = this.gl, { program, at } = this.blur;
       gl.useProgram(program);
       gl.bindFramebuffer(gl.FRAMEBUFFER, to.framebuffer);
@@ -632,7 +690,8 @@
       gl.bindTexture(gl.TEXTURE_2D, from.handle);
       gl.uniform1i(at("source"), 0);
       gl.uniform2f(at("direction"), direction[0] * spacing, direction[1] * spacing);
-      gl.uniform4fv(at("weights"), gaussianTaps(sigma.map((s) => s / spacing)));
+      gl.uniform1i(at("taps"), taps);
+      gl.uniform4fv(at("weights"), gaussianTaps(sigma.map((s) => s / spacing), taps));
       for (const window_ of this.blurWindows) {
         this.scissor(window_, MASK_SCALE, to.height, grow);
         this.drawQuad();
@@ -648,5 +707,5 @@
     }
   }
 
-  window.shoplensLiveRender = { LiveRenderer, rgbToLab };
+  window.shoplensLiveRender = { LiveRenderer };
 })();

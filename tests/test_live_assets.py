@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.live_tryon import face_mesh_package
+from vision.masks import EYE_GUARD, MOUTH_GUARD
 from vision.regions import index_sets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,7 @@ def test_live_config_comes_from_the_server_renderer(client):
     body = response.get_json()
     assert body["regions"] == {name: list(ids) for name, ids in index_sets().items()}
     assert body["zones"]["lid_bands"]["eyeshadow"]["reach"] == 0.55 and body["zones"]["cheek"]["long_axis"] == 0.26
+    assert body["zones"]["guards"] == {"mouth": MOUTH_GUARD, "eyes": EYE_GUARD}
     assert body["recipes"]["lipstick"] == {"coverage": 1.0, "lightness": 1.0, "chroma_texture": 0.2}
     assert body["stacking"][-1] == "lipstick" and set(body["live_types"]) <= set(body["stacking"])
     lock = json.loads((ROOT / "package-lock.json").read_text())

@@ -238,14 +238,17 @@ def post_tryon(server: str, png: bytes, looks: list[dict]) -> bytes:
 
 
 def test_live_renderer_matches_the_server_renderer(server, lipsticks, landmarker):
-    """The same still through the live renderer (read back from the canvas) and through /api/v1/tryon."""
+    """The same still through the live renderer (read back from the canvas) and through /api/v1/tryon; and, to
+    tell the renderers from the two Face Mesh builds, through the server's renderer on the browser's landmarks."""
     from scipy.ndimage import binary_dilation
     from skimage import data
 
     from tests.conftest import encode
     from tests.fake_camera import FACE_CROP
-    from vision.color import ciede2000, image_to_lab
-    from vision.looks import ProductType
+    from vision.color import ciede2000, image_to_lab, parse_hex
+    from vision.face import Face
+    from vision.looks import Finish, Layer, ProductType
+    from vision.makeup import render_look
     from vision.masks import FaceGeometry, zone_mask
 
     still = Image.fromarray(data.astronaut()).crop(FACE_CROP).resize((720, 720), Image.LANCZOS)
@@ -260,34 +263,44 @@ def test_live_renderer_matches_the_server_renderer(server, lipsticks, landmarker
                                 "data:image/png;base64," + base64.b64encode(png).decode())
         assert outcome == {"faces": 1, "drawn": ["lipstick"]}
         live = canvas_image(page)
+        browser_landmarks = np.asarray(page.evaluate("window.shoplensLive.state.landmarks"), np.float32)
     served = np.asarray(Image.open(io.BytesIO(post_tryon(server, png, [{"product_id": shade["id"],
                                                                          "intensity": 0.8}]))).convert("RGB"))
     original = np.asarray(still)
     assert live.shape == served.shape == original.shape
-
     face = landmarker.detect(original)[0]
-    lips = zone_mask(ProductType.LIPSTICK, FaceGeometry(face.landmarks, (0, 0), original.shape[:2],
-                                                        face.eye_distance)) > 0.5
-    lab = {name: image_to_lab(pixels).reshape(-1, 3) for name, pixels in
-           (("live", live), ("served", served), ("original", original))}
-    inside = lips.reshape(-1)
-    difference = ciede2000(lab["live"][inside], lab["served"][inside])
-    assert difference.mean() <= 3.0, f"mean CIEDE2000 in the lips {difference.mean():.2f}"
+    same_landmarks = render_look(original, [Face(browser_landmarks.reshape(-1, 2), face.box, 1.0)],
+                                 [Layer(ProductType.LIPSTICK, parse_hex(shade["shade_hex"]), Finish(shade["finish"]),
+                                        0.8)])
 
+    zone = zone_mask(ProductType.LIPSTICK, FaceGeometry(face.landmarks, (0, 0), original.shape[:2], face.eye_distance))
+    lips = zone > 0.5
+    inside = lips.reshape(-1)
     # Each renderer's lip mask: where its change reaches half the change at the lips' core (the lipstick at half
     # strength or more; JPEG noise is far below that), near the mouth.
-    core = (zone_mask(ProductType.LIPSTICK, FaceGeometry(face.landmarks, (0, 0), original.shape[:2],
-                                                         face.eye_distance)) > 0.9).reshape(-1)
-    near_mouth = binary_dilation(lips, iterations=12).reshape(-1)
+    core, near_mouth = (zone > 0.9).reshape(-1), binary_dilation(lips, iterations=12).reshape(-1)
+    lab = {name: image_to_lab(pixels).reshape(-1, 3) for name, pixels in
+           (("live", live), ("served", served), ("same_landmarks", same_landmarks), ("original", original))}
     coloured = {}
-    for name in ("live", "served"):
+    for name in ("live", "served", "same_landmarks"):
         change = ciede2000(lab[name], lab["original"])
         coloured[name] = (change > 0.5 * np.median(change[core])) & near_mouth
-    overlap = (coloured["live"] & coloured["served"]).sum() / (coloured["live"] | coloured["served"]).sum()
-    print(f"live vs server: mean CIEDE2000 in the lips {difference.mean():.2f}, lip-mask IoU {overlap:.3f}")
-    # Measured 0.83 here: short of the 0.85 asked for (issue #15 stays open for it). The two Face Mesh builds
-    # (browser and Python) put the lip contour up to a pixel apart; this floor catches a regression.
-    assert overlap >= 0.82, f"lip-mask IoU {overlap:.3f}"
+
+    def compare(name):
+        overlap = (coloured["live"] & coloured[name]).sum() / (coloured["live"] | coloured[name]).sum()
+        return ciede2000(lab["live"][inside], lab[name][inside]).mean(), overlap
+
+    (served_difference, served_overlap), (renderer_difference, renderer_overlap) = map(compare, ("served",
+                                                                                         "same_landmarks"))
+    print(f"live vs server: mean CIEDE2000 in the lips {served_difference:.2f}, lip-mask IoU {served_overlap:.3f}; "
+          f"on the same landmarks {renderer_difference:.2f}, {renderer_overlap:.3f}")
+    # The renderers themselves (measured 0.92 and 0.946 here): well inside the issue's 3.0 and 0.85.
+    assert renderer_difference <= 1.5 and renderer_overlap >= 0.92, (renderer_difference, renderer_overlap)
+    # End to end (measured 2.74 and 0.832): the browser's Face Mesh build puts the lip contour up to 1.5 px from
+    # where the server's puts it, which alone takes the server's own renderer to IoU 0.857 against itself; the
+    # floor catches a regression, issue #15 stays open for the 0.85 asked for.
+    assert served_difference <= 3.0, f"mean CIEDE2000 in the lips {served_difference:.2f}"
+    assert served_overlap >= 0.82, f"lip-mask IoU {served_overlap:.3f}"
 
 
 LOOK_OF_FOUR = {"blush": "#E06070", "eyeshadow": "#6A3E9C", "eyeliner": "#141018", "lipstick": "#B0203A"}

@@ -28,6 +28,9 @@ LID_BANDS = {  # from the upper lash line toward the brow: how far, the outer wi
 WING_TAPER = 0.45  # a winged band narrows to this share of its reach at the outer corner
 WING_LIFT = 0.35   # the wing's tip rises this share of its length toward the brow
 CHEEK = {"long_axis": 0.26, "short_axis": 0.17, "lift": 0.12, "feather": 0.12, "oval_feather": 0.01}
+# Holes colour never enters: each is grown (a whole number of pixels, at least 1) then lightly feathered.
+MOUTH_GUARD = {"grow": 0.012, "feather": 0.006}
+EYE_GUARD = {"grow": 0.01, "feather": 0.005}
 
 
 class FaceGeometry:
@@ -150,13 +153,13 @@ def _lips(face: FaceGeometry) -> np.ndarray:
 def _mouth_guard(face: FaceGeometry) -> np.ndarray:
     """1 away from the mouth opening, 0 inside it: a slightly grown, lightly blurred, hard-cut hole."""
     opening = face.fill(face.region("mouth_opening"))
-    soft = face.blur(face.grow(opening, 0.012), 0.006)
+    soft = face.blur(face.grow(opening, MOUTH_GUARD["grow"]), MOUTH_GUARD["feather"])
     return (1.0 - np.maximum(soft, opening > 0.02)).astype(np.float32)
 
 
 def _eye_guard(face: FaceGeometry) -> np.ndarray:
     eyes = face.fill(face.region("left_eye"), face.region("right_eye"))
-    soft = face.blur(face.grow(eyes, 0.01), 0.005)
+    soft = face.blur(face.grow(eyes, EYE_GUARD["grow"]), EYE_GUARD["feather"])
     return (1.0 - np.maximum(soft, eyes > 0.02)).astype(np.float32)
 
 
