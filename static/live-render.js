@@ -236,6 +236,9 @@
   const QUAD_VS = `#version 300 es
     in vec2 position; out vec2 uv;
     void main() { uv = position * 0.5 + 0.5; gl_Position = vec4(position, 0.0, 1.0); }`;
+  const COPY_FS = `#version 300 es
+    precision mediump float; in vec2 uv; out vec4 colour; uniform sampler2D frame;
+    void main() { colour = vec4(texture(frame, vec2(uv.x, 1.0 - uv.y)).rgb, 1.0); }`;
   // Separable Gaussian, one sigma per channel (lips, eyeshadow, eyeliner; the 4th is unused), shared taps; the
   // normalised weights come from the CPU (an exp per tap and pixel is slow on software WebGL).
   const BLUR_FS = `#version 300 es
@@ -400,12 +403,14 @@
     constructor(canvas, config) {
       this.canvas = canvas;
       this.config = config;
-      // A transparent layer over the frame: only made-up pixels are drawn, so only the face box is shaded.
-      const gl = canvas.getContext("webgl2", { preserveDrawingBuffer: true, antialias: false });
+      // The picture shown: the frame copied whole, then the made-up windows shaded over it. One opaque canvas
+      // (not a transparent layer over a frame canvas) halves what the compositor blends each frame.
+      const gl = canvas.getContext("webgl2", { alpha: false, preserveDrawingBuffer: true, antialias: false });
       if (!gl) throw new Error("WebGL2 is not available");
       this.gl = gl;
       this.fill = compile(gl, FILL_VS, FILL_FS);
       this.blur = compile(gl, QUAD_VS, BLUR_FS);
+      this.copy = compile(gl, QUAD_VS, COPY_FS);
       this.programs = new Map();  // colour passes by the layers they draw
       this.quad = gl.createBuffer();
       gl.bindBuffer(gl.ARRAY_BUFFER, this.quad);
@@ -465,13 +470,14 @@
       gl.bindFramebuffer(gl.FRAMEBUFFER, null);
       gl.viewport(0, 0, this.size[0], this.size[1]);
       gl.disable(gl.BLEND);
-      gl.clearColor(0, 0, 0, 0);
-      gl.clear(gl.COLOR_BUFFER_BIT);
-      if (!active.length) return [];
       [this.frame, this.targets.soft.handle, this.targets.holes.handle, this.linearTable].forEach((handle, unit) => {
         gl.activeTexture(gl.TEXTURE0 + unit);
         gl.bindTexture(gl.TEXTURE_2D, handle);
       });
+      gl.useProgram(this.copy.program);
+      gl.uniform1i(this.copy.at("frame"), 0);
+      this.drawQuad();
+      if (!active.length) return [];
       gl.enable(gl.SCISSOR_TEST);
       for (const { layers: reaching, windows } of this.windowGroups(active)) {
         const { program, at } = this.composeProgram(reaching);

@@ -332,8 +332,7 @@
     picture.width = state.frameCanvas.width;
     picture.height = state.frameCanvas.height;
     const context = picture.getContext("2d");
-    context.drawImage(state.frameCanvas, 0, 0);
-    context.drawImage($("live-canvas"), 0, 0);
+    context.drawImage($("live-canvas"), 0, 0);  // the frame with the look: the renderer draws both
     return picture;
   }
 
