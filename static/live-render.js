@@ -2,9 +2,10 @@
 // It follows vision/makeup.py and vision/masks.py (the server's renderer) step by step (and, as OpenCV does there,
 // takes a landmark at (x, y) to sit on the centre of pixel (x, y)), with the shapes,
 // recipes and landmark index sets the server hands out at /api/v1/tryon/live:
-//   1. zone masks: each zone's landmark polygon filled as a triangle fan with an "invert" blend (even-odd fill,
-//      any simple polygon), then feathered by a separable Gaussian whose sigma is a share of the eye-corner
-//      distance; blush is an analytic, feathered ellipse; the mouth opening and the eyes are cut out hard;
+//   1. zone masks: each zone's landmark polygon (grown as OpenCV's anti-aliased fill grows it) filled as a
+//      triangle fan with an "invert" blend (even-odd fill, any simple polygon), then feathered by a separable
+//      Gaussian whose sigma is a share of the eye-corner distance; blush is an analytic, feathered ellipse; the
+//      mouth opening and the eyes are cut out hard, with a grown and feathered guard around them;
 //   2. per zone, the mean CIELAB colour of its fully covered core (measured on the CPU from the same frame);
 //   3. per pixel, the server's colour model: lightness shifted toward the shade keeping each pixel's deviation
 //      from the zone mean, chroma pulled to the shade's, then the finish (matte, gloss, shimmer, metallic).
