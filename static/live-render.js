@@ -240,7 +240,7 @@
   const COPY_FS = `#version 300 es
     precision mediump float; in vec2 uv; out vec4 colour; uniform sampler2D frame;
     void main() { colour = vec4(texture(frame, vec2(uv.x, 1.0 - uv.y)).rgb, 1.0); }`;
-  // Separable Gaussian, one sigma per channel (lips, eyeshadow, eyeliner; the 4th is unused), shared taps; the
+  // Separable Gaussian, one sigma per channel (lips, eyeshadow, eyeliner, the holes' guard), shared taps; the
   // normalised weights come from the CPU (an exp per tap and pixel is slow on software WebGL).
   const BLUR_FS = `#version 300 es
     precision highp float; in vec2 uv; out vec4 colour;
@@ -336,7 +336,8 @@
       const I = layer.slot;
       lines.push(`w = w${i};`);
       lines.push(`lab.x = clamp(lab.x + w * recipe[${I}].x * (shade[${I}].x - zoneMean[${I}].x), 0.0, 100.0);`);
-      lines.push(`lab.yz = lab.yz * (1.0 - w * (1.0 - recipe[${I}].y)) + w * (shade[${I}].yz - recipe[${I}].y * zoneMean[${I}].yz);`);
+      lines.push(`lab.yz = lab.yz * (1.0 - w * (1.0 - recipe[${I}].y))
+                   + w * (shade[${I}].yz - recipe[${I}].y * zoneMean[${I}].yz);`);
       lines.push(FINISH_STEP[layer.finish].replaceAll("[I]", `[${I}]`));
     });
     const blush = types.has("blush") ? `
@@ -350,7 +351,7 @@
     void main() {
       vec3 rgb = texture(frame, vec2(uv.x, 1.0 - uv.y)).rgb;
       vec2 pixel = vec2(uv.x * size.x, (1.0 - uv.y) * size.y) - 0.5;  // pixel centres at whole numbers
-      if ((uv.x - split) * beforeSide > 0.0) discard;  // the frame below shows through
+      if ((uv.x - split) * beforeSide > 0.0) discard;  // "before": the frame, copied first, stays
       ${lines.join("\n      ")}
       colour = vec4(toRgb(lab), 1.0);
     }`;
@@ -540,7 +541,6 @@
     // Masks for this face, then each layer's uniforms; layers the live renderer cannot draw are left out.
     prepare(landmarks, layers, pixels) {
       const config = this.config, face = makeFace(landmarks, config), zones = config.zones;
-      this.unit = face.unit;
       const bands = { eyeshadow: ["left", "right"].map((side) => lidBand(face, side, zones.lid_bands.eyeshadow, zones)),
                       eyeliner: ["left", "right"].map((side) => lidBand(face, side, zones.lid_bands.eyeliner, zones)) };
       const lips = face.region("lips_outer"), opening = face.region("mouth_opening");
@@ -556,7 +556,8 @@
         return e;
       });
       const order = config.stacking;
-      const usable = layers.filter((layer) => layer.intensity > 0 && layer.product_type in LAYER_MASK && layer.shade_hex)
+      const usable = layers
+        .filter((layer) => layer.intensity > 0 && layer.product_type in LAYER_MASK && layer.shade_hex)
         .sort((a, b) => order.indexOf(a.product_type) - order.indexOf(b.product_type)).slice(0, MAX_LAYERS);
       // Where each layer can reach, its feather included: the blur and the colour maths run there only.
       const reach = (feather) => 3 * feather * face.unit + 2;
@@ -566,7 +567,8 @@
         eyeliner: () => bands.eyeliner.map((band) => bounds([band], reach(zones.lid_bands.eyeliner.feather))),
         blush: () => this.cheeks.map((e) => e.window),
       };
-      this.layerWindows = Object.fromEntries(usable.map((layer) => [layer.product_type, windowsOf[layer.product_type]()]));
+      this.layerWindows = Object.fromEntries(usable.map((layer) => [layer.product_type,
+                                                                   windowsOf[layer.product_type]()]));
       this.windows = Object.values(this.layerWindows).flat();
       // Blush is an analytic ellipse: only the polygon zones need the blur.
       this.blurWindows = joined(usable.filter((layer) => layer.product_type !== "blush")
@@ -609,7 +611,8 @@
         const shade = rgbToLab(...hexToRgb(layer.shade_hex));
         const scale = layer.intensity * recipe.coverage;
         const finishMean = Math.min(100, Math.max(0, stats.mean[0] + scale * recipe.lightness * (shade[0] - stats.mean[0])));
-        active.push({ type, finish: layer.finish in FINISH_STEP ? layer.finish : "satin", shade, stats, scale, recipe, finishMean });
+        const finish = layer.finish in FINISH_STEP ? layer.finish : "satin";
+        active.push({ type, finish, shade, stats, scale, recipe, finishMean });
       }
       return active;
     }

@@ -46,8 +46,8 @@
 
   const state = {
     mode: "photo", config: null, renderer: null, faceMesh: null, stream: null, facing: "user", cameras: 0,
-    running: false, frozen: false, busy: false, queued: false, frameWaiting: false, latest: null, smoother: new OneEuro(), look: [],
-    frameCanvas: null, context: null, pixels: null, landmarks: null, split: 0,
+    running: false, frozen: false, busy: false, queued: false, frameWaiting: false, latest: null,
+    smoother: new OneEuro(), look: [], frameCanvas: null, context: null, pixels: null, landmarks: null, split: 0,
     stats: { frames: 0, tracked: 0, times: [], landmarkMs: [], renderMs: [] }, drawn: [], loop: 0,
   };
 
