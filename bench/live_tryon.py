@@ -88,5 +88,6 @@ def main() -> None:
     print(f"| landmarks per frame (mean of last 30, ms) | {last['landmarkMs']:.1f} |")
     print(f"| render per frame (mean of last 30, ms) | {last['renderMs']:.1f} |")
 
+
 if __name__ == "__main__":
     main()

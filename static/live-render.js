@@ -425,10 +425,9 @@
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
       this.size = [0, 0];
-      const table = new Float32Array(256).map((_, i) => srgbToLinear(i / 255));
-      this.linearTable = gl.createTexture();
+      this.linearTable = gl.createTexture();  // the CPU's LINEAR table, for the colour pass
       gl.bindTexture(gl.TEXTURE_2D, this.linearTable);
-      gl.texImage2D(gl.TEXTURE_2D, 0, gl.R32F, 256, 1, 0, gl.RED, gl.FLOAT, table);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.R32F, 256, 1, 0, gl.RED, gl.FLOAT, Float32Array.from(LINEAR));
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
       gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
     }
@@ -481,8 +480,8 @@
       this.drawQuad();
       if (!active.length) return [];
       gl.enable(gl.SCISSOR_TEST);
-      for (const { layers: reaching, windows } of this.windowGroups(active)) {
-        const { program, at } = this.composeProgram(reaching);
+      for (const { key, layers: reaching, windows } of this.windowGroups(active)) {
+        const { program, at } = this.composeProgram(key, reaching);
         gl.useProgram(program);
         this.setComposeUniforms(at, active, { split, beforeSide });
         for (const window_ of windows) {  // only where a layer can reach: little else is shaded
@@ -503,15 +502,14 @@
         for (const window_ of this.layerWindows[layer.type]) {
           const reaching = slots.filter((other) => this.layerWindows[other.type].some((w) => overlaps(w, window_)));
           const key = reaching.map((other) => `${other.type}:${other.finish}:${other.slot}`).join("|");
-          if (!groups.has(key)) groups.set(key, { layers: reaching, windows: [] });
+          if (!groups.has(key)) groups.set(key, { key, layers: reaching, windows: [] });
           groups.get(key).windows.push(window_);
         }
       }
       return groups.values();
     }
 
-    composeProgram(layers) {
-      const key = layers.map((layer) => `${layer.type}:${layer.finish}:${layer.slot}`).join("|");
+    composeProgram(key, layers) {  // `key`: the layers' own, from windowGroups
       if (!this.programs.has(key)) this.programs.set(key, compile(this.gl, QUAD_VS, composeSource(layers)));
       return this.programs.get(key);
     }

@@ -115,7 +115,8 @@
     const config = await loadConfig();
     if (!state.renderer) state.renderer = new LiveRenderer($("live-canvas"), config);
     if (!state.frameCanvas) {
-      // The frame is shown as it came (a 2D canvas); the WebGL canvas over it draws the face's makeup only.
+      // The grabbed frame (a 2D canvas, hidden: it sizes the stage); the WebGL canvas over it shows the frame
+      // with the look.
       state.frameCanvas = $("live-frame");
       state.context = state.frameCanvas.getContext("2d", { willReadFrequently: true });
     }
@@ -325,15 +326,10 @@
     for (const end of ["pointerup", "pointercancel"]) stage.addEventListener(end, () => stage.removeEventListener("pointermove", move));
   }
 
-  // What the shopper sees, as one picture: the frame with the makeup layer drawn over it.
+  // What the shopper sees, as one picture: the renderer's canvas holds the frame with the look.
   function capture() {
     redraw();
-    const picture = document.createElement("canvas");
-    picture.width = state.frameCanvas.width;
-    picture.height = state.frameCanvas.height;
-    const context = picture.getContext("2d");
-    context.drawImage($("live-canvas"), 0, 0);  // the frame with the look: the renderer draws both
-    return picture;
+    return $("live-canvas");
   }
 
   // A still picture through the same pipeline (the parity check with /api/v1/tryon, and the benchmark).

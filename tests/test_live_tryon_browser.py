@@ -237,21 +237,28 @@ def post_tryon(server: str, png: bytes, looks: list[dict]) -> bytes:
         return response.read()
 
 
+def astronaut_still() -> Image.Image:
+    """The still both renderers draw: the fake camera's face, at 720x720."""
+    from skimage import data
+
+    from tests.fake_camera import FACE_CROP
+
+    return Image.fromarray(data.astronaut()).crop(FACE_CROP).resize((720, 720), Image.LANCZOS)
+
+
 def test_live_renderer_matches_the_server_renderer(server, lipsticks, landmarker):
     """The same still through the live renderer (read back from the canvas) and through /api/v1/tryon; and, to
     tell the renderers from the two Face Mesh builds, through the server's renderer on the browser's landmarks."""
     from scipy.ndimage import binary_dilation
-    from skimage import data
 
     from tests.conftest import encode
-    from tests.fake_camera import FACE_CROP
     from vision.color import ciede2000, image_to_lab, parse_hex
     from vision.face import Face
     from vision.looks import Finish, Layer, ProductType
     from vision.makeup import render_look
     from vision.masks import FaceGeometry, zone_mask
 
-    still = Image.fromarray(data.astronaut()).crop(FACE_CROP).resize((720, 720), Image.LANCZOS)
+    still = astronaut_still()
     png = encode(still, "PNG")
     shade = next(item for item in lipsticks if item["finish"] in ("satin", "matte"))
     with camera_page(None, grant_camera=False) as page:
@@ -310,14 +317,12 @@ def test_every_layer_and_finish_draws_on_its_own_zone(server, landmarker):
     """Four layers at once, in each finish: each colour pass is written for the layers it draws, so each
     combination must compile and colour its own zone toward its shade, and each finish must show."""
     from scipy.ndimage import binary_dilation
-    from skimage import data
 
     from tests.conftest import encode
-    from tests.fake_camera import FACE_CROP
     from vision.looks import Finish, ProductType
     from vision.masks import FaceGeometry, zone_mask
 
-    still = Image.fromarray(data.astronaut()).crop(FACE_CROP).resize((720, 720), Image.LANCZOS)
+    still = astronaut_still()
     original = np.asarray(still)
     url = "data:image/png;base64," + base64.b64encode(encode(still, "PNG")).decode()
     face = landmarker.detect(original)[0]
