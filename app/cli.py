@@ -24,8 +24,8 @@ SERVE_FIELDS = ["index_dir", "catalog", "catalog_format", "allow_hosts", "allow_
                 "compressed_from", "recall_target", *VECTOR_FIELDS, "host", "port", "workers", "threads", "timeout",
                 "max_batch", "batch_wait_ms", "queue_timeout", "header_timeout", "body_timeout", "max_connections",
                 "max_buffered_mb", "ready_wait", "reload_interval", "max_upload_bytes", "max_pixels", "min_image_side",
-                "max_looks", "max_faces", "max_items", "item_candidates", "item_min_gain", "search_rate_limit",
-                "tryon_rate_limit", "link_rate_limit", "link_timeout", "rate_limit_storage",
+                "max_looks", "max_faces", "mesh_views", "max_items", "item_candidates", "item_min_gain",
+                "search_rate_limit", "tryon_rate_limit", "link_rate_limit", "link_timeout", "rate_limit_storage",
                 "trusted_proxies", "cors_origins", "face_mesh_dir", *MODEL_FIELDS, "log_level"]
 log = logging.getLogger("shoplens")
 

@@ -106,7 +106,8 @@ class Resources:
         """Face finder; it needs neither the model nor the index, so try-on works while they load."""
         with self._landmarker_lock:
             if self._landmarker is None:
-                self._landmarker = FaceLandmarker(max_faces=self.settings.max_faces)
+                self._landmarker = FaceLandmarker(max_faces=self.settings.max_faces,
+                                                  views=self.settings.mesh_views)
             return self._landmarker
 
     def load(self) -> None:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import astronaut, grace_hopper, group_photo
-from vision.face import NoFaceFound
+from vision.face import FaceLandmarker, NoFaceFound, crop_views
 from vision.regions import index_sets, polygon
 
 
@@ -64,6 +64,43 @@ def test_landmarks_land_on_the_face(landmarker):
 def test_no_face(landmarker, image):
     with pytest.raises(NoFaceFound):
         landmarker.detect(image)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 5])
+def test_crop_views_are_distinct_and_centre_on_the_detector_box(count):
+    views = np.array(crop_views(count))
+    assert views.shape == (count, 3) and len({tuple(view) for view in views.round(6)}) == count
+    assert np.allclose(views[:, :2].mean(axis=0), 0) and views[:, 2].mean() == pytest.approx(1)
+    assert (count % 2 == 1) == any(tuple(view) == (0.0, 0.0, 1.0) for view in views)
+
+
+def test_fewer_than_one_view_is_refused():
+    with pytest.raises(ValueError, match="views"):
+        FaceLandmarker(views=0)
+
+
+def test_averaged_views_hold_the_lips_still_when_the_photo_moves():
+    """A photo moved by a few pixels should move its landmarks by as much and no more. One crop's mesh wanders
+    around that by a fraction of a pixel; the mean of two crops wanders less (measured here over 16 shifts:
+    std of the lip points 0.21 -> 0.12 px on the astronaut, 0.36 -> 0.26 px on Grace Hopper)."""
+    photos = [astronaut().resize((720, 720), Image.Resampling.LANCZOS),
+              grace_hopper().resize((600, 700), Image.Resampling.LANCZOS)]
+    sets = index_sets()
+    lips = list(sets["lips_outer"] + sets["mouth_opening"])
+    shifts = [(0, 0), *np.random.default_rng(1).integers(0, 25, (15, 2)).tolist()]
+
+    def wander(landmarker: FaceLandmarker) -> float:
+        total = 0.0
+        for pixels in map(np.asarray, photos):
+            placed = [landmarker.detect(np.pad(pixels, ((down, 25 - down), (across, 25 - across), (0, 0)),
+                                               mode="edge"))[0].landmarks[lips] - (across, down)
+                      for across, down in shifts]
+            total += float(np.std(placed, axis=0).mean())
+        return total
+
+    one, two = wander(FaceLandmarker(views=1)), wander(FaceLandmarker(views=2))
+    print(f"lip points' wander (sum over two faces): one view {one:.3f} px, two views {two:.3f} px")
+    assert two < 0.85 * one, (one, two)
 
 
 def test_region_sets_come_from_mediapipe_connections():

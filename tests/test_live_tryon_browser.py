@@ -246,7 +246,15 @@ def astronaut_still() -> Image.Image:
     return Image.fromarray(data.astronaut()).crop(FACE_CROP).resize((720, 720), Image.LANCZOS)
 
 
-def test_live_renderer_matches_the_server_renderer(server, lipsticks, landmarker):
+def hopper_still() -> Image.Image:
+    """A second face and framing for the parity test: Grace Hopper's portrait at 600x720."""
+    from tests.conftest import grace_hopper
+
+    return grace_hopper().resize((600, 720), Image.LANCZOS)
+
+
+@pytest.mark.parametrize("make_still", [astronaut_still, hopper_still], ids=["astronaut", "grace_hopper"])
+def test_live_renderer_matches_the_server_renderer(server, lipsticks, landmarker, make_still):
     """The same still through the live renderer (read back from the canvas) and through /api/v1/tryon; and, to
     tell the renderers from the two Face Mesh builds, through the server's renderer on the browser's landmarks."""
     from scipy.ndimage import binary_dilation
@@ -258,7 +266,7 @@ def test_live_renderer_matches_the_server_renderer(server, lipsticks, landmarker
     from vision.makeup import render_look
     from vision.masks import FaceGeometry, zone_mask
 
-    still = astronaut_still()
+    still = make_still()
     png = encode(still, "PNG")
     shade = next(item for item in lipsticks if item["finish"] in ("satin", "matte"))
     with camera_page(None, grant_camera=False) as page:
@@ -301,13 +309,13 @@ def test_live_renderer_matches_the_server_renderer(server, lipsticks, landmarker
                                                                                          "same_landmarks"))
     print(f"live vs server: mean CIEDE2000 in the lips {served_difference:.2f}, lip-mask IoU {served_overlap:.3f}; "
           f"on the same landmarks {renderer_difference:.2f}, {renderer_overlap:.3f}")
-    # The renderers themselves (measured 0.92 and 0.946 here): well inside the issue's 3.0 and 0.85.
+    # The renderers themselves (measured 0.73 / 0.946 on the astronaut, 0.66 / 0.946 on Grace Hopper).
     assert renderer_difference <= 1.5 and renderer_overlap >= 0.92, (renderer_difference, renderer_overlap)
-    # End to end (measured 2.74 and 0.832): the browser's Face Mesh build puts the lip contour up to 1.5 px from
-    # where the server's puts it, which alone takes the server's own renderer to IoU 0.857 against itself; the
-    # floor catches a regression, issue #15 stays open for the 0.85 asked for.
+    # End to end, issue #15's bounds (measured 1.60 / 0.890 and 1.62 / 0.885, each Face Mesh build on its own). The
+    # server averages the meshes of two crops (FaceLandmarker views); with one crop the landmark model's jitter
+    # took them to 2.38 / 0.833 and 2.00 / 0.823.
     assert served_difference <= 3.0, f"mean CIEDE2000 in the lips {served_difference:.2f}"
-    assert served_overlap >= 0.82, f"lip-mask IoU {served_overlap:.3f}"
+    assert served_overlap >= 0.85, f"lip-mask IoU {served_overlap:.3f}"
 
 
 LOOK_OF_FOUR = {"blush": "#E06070", "eyeshadow": "#6A3E9C", "eyeliner": "#141018", "lipstick": "#B0203A"}
