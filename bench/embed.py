@@ -1,8 +1,9 @@
 """Images/s of Embedder.encode_images (decode-free: PIL images in, vectors out) for ViT-B-32 at
 batch sizes 1, 8, 32, against open_clip's bare forward pass on pre-made tensors; then the CPU fast path
 side by side: fp32, torch bf16 (what ``precision=auto`` picks on CPUs with native bf16 without the
-openvino extra), OpenVINO (what it picks with it) and torch's int8 dynamic quantization (evaluated, not
-shipped), single-image and batch-32 image encodes, one text encode,
+openvino extra), OpenVINO bf16, OpenVINO with its image tower in int8 (what ``auto`` picks with the extra,
+when it passes the probe check) and torch's int8 dynamic quantization (evaluated, not shipped);
+single-image and batch-32 image encodes, one text encode,
 and each one's lowest cosine to fp32 on the same inputs.
 
     .venv/bin/python bench/embed.py [--model ViT-B-32] [--seconds 20] [--precision-only]
@@ -25,7 +26,7 @@ import torch
 from common import machine, median, photo, random_checkpoint  # noqa: E402  (sys.path set in common)
 
 from vision.embedder import Embedder, EmbedderConfig
-from vision.openvino_towers import openvino_available
+from vision.openvino_towers import int8_available, openvino_available
 from vision.precision import agreement
 
 
@@ -71,7 +72,8 @@ def main() -> None:
 
 
 
-PATHS = {"fp32": "fp32", "bf16 (weights)": "bf16", "OpenVINO": "openvino", "int8 dynamic (image tower)": "int8"}
+PATHS = {"fp32": "fp32", "bf16 (weights)": "bf16", "OpenVINO bf16": "openvino",
+         "OpenVINO, image tower int8 (NNCF)": "openvino-int8", "torch int8 dynamic (image tower)": "int8"}
 
 
 def measure_path(config: EmbedderConfig, precision: str, seconds: float) -> tuple[float, float, float, np.ndarray]:
@@ -110,7 +112,8 @@ def precision_table(config: EmbedderConfig, seconds: float) -> None:
     rows = {}
     context = multiprocessing.get_context("spawn")
     for name, precision in PATHS.items():
-        if precision == "openvino" and not openvino_available():
+        if precision.startswith("openvino") and not (int8_available() if "int8" in precision else openvino_available()):
+            print(f"({name}: skipped, the openvino extra is not installed)")
             continue
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             rows[name] = pool.submit(measure_path, config, precision, seconds).result()

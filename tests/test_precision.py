@@ -21,7 +21,7 @@ from indexer.stores.versions import read_current
 from tests.conftest import gradient_image, make_settings, write_catalog
 from vision import openvino_towers as vision_openvino
 from vision.embedder import Embedder
-from vision.openvino_towers import openvino_available
+from vision.openvino_towers import int8_available, openvino_available
 from vision.precision import FIDELITY_BOUND, PrecisionUnavailable, combined_fidelity
 
 TEXTS = ["red satin dress", "matte lipstick", "sneakers", "robe rouge en satin"]
@@ -40,6 +40,7 @@ def native_bf16(monkeypatch):
 
 
 requires_openvino = pytest.mark.skipif(not openvino_available(), reason="the openvino extra is not installed")
+requires_int8 = pytest.mark.skipif(not int8_available(), reason="the openvino extra (with nncf) is not installed")
 
 
 def cosines(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -90,12 +91,14 @@ def test_precisions_the_cpu_cannot_run_are_refused(tiny_config, precision):
 
 @requires_openvino
 @pytest.mark.parametrize("native", [True, False])
-def test_auto_prefers_openvino_where_it_is_installed(tiny_config, fp32, monkeypatch, native):
-    """bf16 in OpenVINO where the CPU has it, f32 elsewhere; both under the same fidelity check."""
+def test_auto_prefers_openvino_where_it_is_installed(tiny_config, fp32, monkeypatch, native, tmp_path):
+    """int8 image tower (with the int8 extra), else bf16 where the CPU has it, f32 elsewhere; all under the same
+    fidelity check."""
     monkeypatch.setattr(vision.embedder, "native_bf16", lambda: native)
-    fast = Embedder(replace(tiny_config, precision="auto"))
-    assert fast.precision.name == "openvino" and FIDELITY_BOUND <= fast.precision.fidelity <= 1.0
-    assert fast.vector_key == f"{fast.model_id}@openvino"
+    fast = Embedder(replace(tiny_config, precision="auto", cache_dir=str(tmp_path)))
+    chosen = "openvino-int8" if int8_available() else "openvino"
+    assert fast.precision.name == chosen and FIDELITY_BOUND <= fast.precision.fidelity <= 1.0
+    assert fast.vector_key == f"{fast.model_id}@{chosen}"
     images = [gradient_image(80 + 9 * i, 64 + 5 * i, seed=i) for i in range(6)]
     assert cosines(fast.encode_images(images), fp32.encode_images(images)).min() >= FIDELITY_BOUND
     assert cosines(fast.encode_texts(TEXTS), fp32.encode_texts(TEXTS)).min() >= FIDELITY_BOUND
@@ -104,10 +107,49 @@ def test_auto_prefers_openvino_where_it_is_installed(tiny_config, fp32, monkeypa
     assert fast.encode_images(images).dtype == np.float32
 
 
-def test_openvino_by_name_needs_the_extra(tiny_config, monkeypatch):
+@requires_int8
+def test_auto_takes_the_bf16_towers_when_int8_misses_the_bound(tiny_config, monkeypatch, caplog, tmp_path):
+    int8 = Embedder(replace(tiny_config, precision="openvino-int8", cache_dir=str(tmp_path))).precision.fidelity
+    bf16 = Embedder(replace(tiny_config, precision="openvino")).precision.fidelity
+    assert int8 < bf16, (int8, bf16)
+    monkeypatch.setattr(vision.embedder, "FIDELITY_BOUND", (int8 + bf16) / 2)  # int8 misses it, bf16 meets it
+    with caplog.at_level(logging.WARNING, logger="vision.embedder"):
+        fallback = Embedder(replace(tiny_config, precision="auto", cache_dir=str(tmp_path)))
+    assert fallback.precision.name == "openvino"
+    assert "Precision auto: openvino, since openvino-int8 agrees with fp32 only" in caplog.text
+
+
+@requires_int8
+def test_the_int8_tower_is_quantized_once_and_cached(tiny_config, monkeypatch, tmp_path, caplog):
+    config = replace(tiny_config, precision="openvino-int8", cache_dir=str(tmp_path))
+    first = Embedder(config)
+    cached = sorted(path.name for path in (tmp_path / "openvino").iterdir())
+    assert len(cached) == 2 and {name.rsplit(".", 1)[1] for name in cached} == {"xml", "bin"}
+    assert first.model_id.split("@")[1] in cached[0]  # named by the weights it was made from
+
+    def no_quantizing(*args, **kwargs):
+        raise AssertionError("quantized again although the cache holds the tower")
+
+    monkeypatch.setattr(vision_openvino, "_quantized", no_quantizing)
+    again = Embedder(config)
+    images = [gradient_image(seed=i) for i in range(3)]
+    np.testing.assert_array_equal(again.encode_images(images), first.encode_images(images))
+    assert again.precision == first.precision
+
+    monkeypatch.undo()
+    xml = next((tmp_path / "openvino").glob("*.xml"))
+    xml.write_text("<not a model")
+    with caplog.at_level(logging.WARNING, logger="vision.openvino_towers"):
+        repaired = Embedder(config)
+    assert "unreadable" in caplog.text and repaired.precision.name == "openvino-int8"
+    np.testing.assert_allclose(repaired.encode_images(images), first.encode_images(images), atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["openvino", "openvino-int8"])
+def test_openvino_by_name_needs_the_extra(tiny_config, monkeypatch, precision):
     monkeypatch.setattr(vision_openvino, "openvino_available", lambda: False)
     with pytest.raises(PrecisionUnavailable, match=r"pip install 'shoplens\[openvino\]'"):
-        Embedder(replace(tiny_config, precision="openvino"))
+        Embedder(replace(tiny_config, precision=precision))
 
 
 def test_combined_fidelity_adds_angles():

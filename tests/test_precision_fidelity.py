@@ -1,4 +1,4 @@
-"""The fast paths (torch bf16, OpenVINO) against fp32 on the real architecture (ViT-B-32, random weights,
+"""The fast paths (torch bf16, OpenVINO bf16 and int8) against fp32 on the real architecture (ViT-B-32, random weights,
 loaded the production way):
 per-image agreement on real and generated pictures, and the same search results on a 2,000-product
 catalog. Random weights lack the outlier channels of trained ViTs, which are what break low-precision
@@ -17,7 +17,7 @@ from PIL import Image
 import vision.embedder
 from tests.conftest import astronaut, grace_hopper, product_image
 from vision.embedder import Embedder, EmbedderConfig
-from vision.openvino_towers import openvino_available
+from vision.openvino_towers import int8_available, openvino_available
 from vision.precision import FIDELITY_BOUND
 
 pytestmark = [pytest.mark.slow,
@@ -80,7 +80,8 @@ def exact(vit_checkpoints) -> Embedder:
 
 
 @pytest.fixture(scope="module", params=["bf16", pytest.param("openvino", marks=pytest.mark.skipif(
-    not openvino_available(), reason="the openvino extra is not installed"))])
+    not openvino_available(), reason="the openvino extra is not installed")), pytest.param(
+    "openvino-int8", marks=pytest.mark.skipif(not int8_available(), reason="the openvino extra is not installed"))])
 def plain_pair(request, exact, vit_checkpoints):
     fast = embedder(vit_checkpoints["plain"], request.param)
     assert fast.precision.name == request.param
@@ -104,7 +105,8 @@ def test_every_image_and_text_agrees_with_fp32(plain_pair):
 
 def test_outlier_channels_still_agree_or_auto_falls_back(vit_checkpoints):
     fast = embedder(vit_checkpoints["outliers"], "auto")  # the path auto chooses here (OpenVINO when installed)
-    assert fast.precision.name == ("openvino" if openvino_available() else "bf16") or fast.precision.name == "fp32"
+    allowed = {"openvino-int8", "openvino"} if int8_available() else {"openvino"} if openvino_available() else {"bf16"}
+    assert fast.precision.name in allowed | {"fp32"}, fast.precision
     if fast.precision.name == "fp32":  # auto refused: exactly what it is for
         return
     image_cos, text_cos = per_image_agreement(embedder(vit_checkpoints["outliers"], "fp32"), fast)

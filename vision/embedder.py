@@ -19,12 +19,13 @@ import torch
 from PIL import Image
 
 from vision.devices import default_batch_size, resolve_device
-from vision.openvino_towers import OpenVinoTowers, openvino_available
+from vision.openvino_towers import OpenVinoTowers, int8_available, int8_cache_file, openvino_available
 from vision.precision import (
     FIDELITY_BOUND,
     PROBE_TEXTS,
     Precision,
     agreement,
+    calibration_images,
     check_precision,
     native_bf16,
     probe_images,
@@ -32,6 +33,8 @@ from vision.precision import (
 from vision.weights import model_id, resolve_model_name, resolve_weights
 
 log = logging.getLogger(__name__)
+DEFAULT_CACHE = "~/.cache/shoplens"  # where the int8 towers are kept when no cache_dir is set
+CALIBRATION_PICTURES = 32  # pictures that set int8's activation ranges; each adds to the first load
 
 
 @dataclass(frozen=True)
@@ -156,40 +159,49 @@ class Embedder:
         return torch.autocast(device_type=self.device.type, dtype=self._autocast_dtype)
 
     def _choose_precision(self, requested: str) -> Precision:
-        """fp32, or the faster format once it agrees with fp32 on the probes (``auto`` falls back if not)."""
+        """fp32, or the fastest format that agrees with fp32 on the probes (``auto`` tries the next if not)."""
         if requested == "fp32" or (requested == "auto" and self.device.type == "mps"):
             return Precision()
-        candidate = requested
+        candidates = [requested]
         if requested == "auto":
             if self.device.type == "cuda":
-                candidate = "fp16"
+                candidates = ["fp16"]
             elif openvino_available():
-                candidate = "openvino"
+                candidates = ["openvino-int8", "openvino"] if int8_available() else ["openvino"]
             elif native_bf16():
-                candidate = "bf16"
+                candidates = ["bf16"]
             else:
                 log.info("Precision auto: fp32, since this CPU has no native bf16 (AVX-512 BF16 or AMX)")
                 return Precision()
         fp32_model = self.model
         reference = self._probe_vectors()
-        self._run_in(candidate)
-        fidelity = agreement(reference, self._probe_vectors())
-        if fidelity >= FIDELITY_BOUND:
-            return Precision(candidate, fidelity)
-        if requested != "auto":
-            log.warning("Precision %s agrees with fp32 only to cosine %.4f on the probes (bound %.3f); kept, as "
-                        "asked", candidate, fidelity, FIDELITY_BOUND)
-            return Precision(candidate, fidelity)
-        log.warning("Precision auto: fp32, since %s agrees with fp32 only to cosine %.4f on the probes "
-                    "(bound %.3f)", candidate, fidelity, FIDELITY_BOUND)
-        self.model, self._input_dtype, self._autocast_dtype, self._openvino = fp32_model, torch.float32, None, None
+        for position, candidate in enumerate(candidates):
+            self._run_in(candidate)
+            fidelity = agreement(reference, self._probe_vectors())
+            if fidelity >= FIDELITY_BOUND:
+                return Precision(candidate, fidelity)
+            if requested != "auto":
+                log.warning("Precision %s agrees with fp32 only to cosine %.4f on the probes (bound %.3f); kept, "
+                            "as asked", candidate, fidelity, FIDELITY_BOUND)
+                return Precision(candidate, fidelity)
+            following = (candidates[position + 1:] or ["fp32"])[0]
+            log.warning("Precision auto: %s, since %s agrees with fp32 only to cosine %.4f on the probes (bound "
+                        "%.3f)", following, candidate, fidelity, FIDELITY_BOUND)
+            self.model, self._input_dtype, self._autocast_dtype, self._openvino = fp32_model, torch.float32, None, None
         return Precision()
 
     def _run_in(self, name: str) -> None:
-        if name == "openvino":
+        if name.startswith("openvino"):
             size = self.model.visual.image_size
-            self._openvino = OpenVinoTowers(self.model, (size, size) if isinstance(size, int) else tuple(size),
-                                            int(self.tokenize([""]).shape[1]), torch.get_num_threads(), native_bf16())
+            size = (size, size) if isinstance(size, int) else tuple(size)
+            calibration = cache_file = None
+            if name == "openvino-int8":
+                calibration = torch.stack([self.preprocess(picture) for picture in
+                                           calibration_images(self.image_size, CALIBRATION_PICTURES)])
+                cache_file = int8_cache_file(Path(self.config.cache_dir or DEFAULT_CACHE) / "openvino", self.model_id,
+                                             size)
+            self._openvino = OpenVinoTowers(self.model, size, int(self.tokenize([""]).shape[1]),
+                                            torch.get_num_threads(), native_bf16(), calibration, cache_file)
         elif self.device.type == "cpu":  # bf16: converted weights (autocast would cast them on every call)
             self.model = copy.deepcopy(self.model).to(torch.bfloat16)
             self._input_dtype = torch.bfloat16

@@ -5,9 +5,9 @@ image or text and about a third of it per image in batches (docs/BENCHMARKS.md),
 cosine of 0.9999 against fp32. ``auto`` uses bf16 only
 where the CPU computes it natively (elsewhere it is emulated and slower) and only after the model, as
 loaded, agrees with fp32 on fixed probe images and texts; otherwise it stays fp32 and says why in one
-log line. Where the optional OpenVINO runtime is installed, ``auto`` on a CPU tries it first (bf16 where
-native, f32 elsewhere), under the same check: it is faster still (vision/openvino_towers.py). CUDA keeps
-its fp16 autocast; Apple's MPS stays fp32.
+log line. Where the optional OpenVINO runtime is installed, ``auto`` on a CPU tries it first, under the
+same check: its image tower in int8, then both towers in bf16 where native (f32 elsewhere); each is faster
+than the next (vision/openvino_towers.py). CUDA keeps its fp16 autocast; Apple's MPS stays fp32.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from PIL import Image
 if TYPE_CHECKING:  # torch loads lazily: the index store imports this module's bound without needing torch
     import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "openvino", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "openvino", "openvino-int8", "fp16")
 # Lowest cosine between a probe's fp32 embedding and its embedding in the faster format. At 0.995 the
 # angle is under 5.8 degrees; bf16 ViT-B-32 stays under 1 degree.
 FIDELITY_BOUND = 0.995
@@ -48,14 +48,14 @@ def check_precision(requested: str, device: torch.device | None) -> str:
         raise PrecisionUnavailable(f"Unknown precision {requested!r}; choose one of {', '.join(PRECISIONS)}.")
     if name == "fp16" and device is not None and device.type != "cuda":
         raise PrecisionUnavailable("fp16 needs a CUDA GPU; on this device use auto, bf16 or fp32.")
-    if name == "openvino":
-        from vision.openvino_towers import openvino_available
+    if name.startswith("openvino"):
+        from vision.openvino_towers import int8_available, openvino_available
 
         if device is not None and device.type != "cpu":
-            raise PrecisionUnavailable("openvino runs on the CPU; on this device use auto or fp32.")
-        if not openvino_available():
-            raise PrecisionUnavailable("openvino is not installed: pip install 'shoplens[openvino]' (make install "
-                                       "does), or use auto, bf16 or fp32.")
+            raise PrecisionUnavailable(f"{name} runs on the CPU; on this device use auto or fp32.")
+        if not (int8_available() if name == "openvino-int8" else openvino_available()):
+            raise PrecisionUnavailable(f"{name} needs the openvino extra: pip install 'shoplens[openvino]' (make "
+                                       "install does), or use auto, bf16 or fp32.")
     return name
 
 
@@ -76,6 +76,28 @@ def probe_images(size: int) -> list[Image.Image]:
     noise = rng.uniform(0, 255, (size, size, 3))
     return [Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
             for pixels in (smooth, texture, stripes, noise)]
+
+
+def calibration_images(size: int, count: int) -> list[Image.Image]:
+    """Generated pictures whose activations set int8's ranges: photo-like mixes of gradients, textures, shapes
+    and noise, from seeds the probes do not use (the fidelity check must not grade the calibration set)."""
+    pictures = []
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    x, y = xs[..., None], ys[..., None]
+    for index in range(count):
+        rng = np.random.default_rng(9_000 + index)
+        pixels = rng.uniform(20, 235, 3) + 110 * (x * rng.uniform(-1, 1, 3) + y * rng.uniform(-1, 1, 3))
+        pixels += rng.uniform(10, 70) * np.sin(x * rng.uniform(3, 80) + y * rng.uniform(3, 80) + rng.uniform(0, 6, 3))
+        for _ in range(rng.integers(1, 4)):  # objects: ellipses and boxes of flat colour
+            (cx, cy), (rx, ry) = rng.uniform(0.1, 0.9, 2), rng.uniform(0.05, 0.4, 2)
+            if rng.random() < 0.5:
+                inside = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 < 1
+            else:
+                inside = (abs(xs - cx) < rx) & (abs(ys - cy) < ry)
+            pixels[inside] = rng.uniform(0, 255, 3) + rng.normal(0, 8, (int(inside.sum()), 3))
+        pixels += rng.normal(0, rng.uniform(1, 20), pixels.shape)
+        pictures.append(Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB"))
+    return pictures
 
 
 def agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
