@@ -92,13 +92,11 @@ def test_precisions_the_cpu_cannot_run_are_refused(tiny_config, precision):
 @requires_openvino
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_prefers_openvino_where_it_is_installed(tiny_config, fp32, monkeypatch, native, tmp_path):
-    """int8 image tower (with the int8 extra), else bf16 where the CPU has it, f32 elsewhere; all under the same
-    fidelity check."""
+    """bf16 in OpenVINO where the CPU has it, f32 elsewhere; both under the same fidelity check."""
     monkeypatch.setattr(vision.embedder, "native_bf16", lambda: native)
     fast = Embedder(replace(tiny_config, precision="auto", cache_dir=str(tmp_path)))
-    chosen = "openvino-int8" if int8_available() else "openvino"
-    assert fast.precision.name == chosen and FIDELITY_BOUND <= fast.precision.fidelity <= 1.0
-    assert fast.vector_key == f"{fast.model_id}@{chosen}"
+    assert fast.precision.name == "openvino" and FIDELITY_BOUND <= fast.precision.fidelity <= 1.0
+    assert fast.vector_key == f"{fast.model_id}@openvino"
     images = [gradient_image(80 + 9 * i, 64 + 5 * i, seed=i) for i in range(6)]
     assert cosines(fast.encode_images(images), fp32.encode_images(images)).min() >= FIDELITY_BOUND
     assert cosines(fast.encode_texts(TEXTS), fp32.encode_texts(TEXTS)).min() >= FIDELITY_BOUND
@@ -108,15 +106,15 @@ def test_auto_prefers_openvino_where_it_is_installed(tiny_config, fp32, monkeypa
 
 
 @requires_int8
-def test_auto_takes_the_bf16_towers_when_int8_misses_the_bound(tiny_config, monkeypatch, caplog, tmp_path):
-    int8 = Embedder(replace(tiny_config, precision="openvino-int8", cache_dir=str(tmp_path))).precision.fidelity
-    bf16 = Embedder(replace(tiny_config, precision="openvino")).precision.fidelity
-    assert int8 < bf16, (int8, bf16)
-    monkeypatch.setattr(vision.embedder, "FIDELITY_BOUND", (int8 + bf16) / 2)  # int8 misses it, bf16 meets it
-    with caplog.at_level(logging.WARNING, logger="vision.embedder"):
-        fallback = Embedder(replace(tiny_config, precision="auto", cache_dir=str(tmp_path)))
-    assert fallback.precision.name == "openvino"
-    assert "Precision auto: openvino, since openvino-int8 agrees with fp32 only" in caplog.text
+def test_int8_by_name_agrees_with_fp32(tiny_config, fp32, tmp_path):
+    int8 = Embedder(replace(tiny_config, precision="openvino-int8", cache_dir=str(tmp_path)))
+    assert int8.precision.name == "openvino-int8" and FIDELITY_BOUND <= int8.precision.fidelity < 1.0
+    assert int8.vector_key == f"{int8.model_id}@openvino-int8"
+    images = [gradient_image(80 + 9 * i, 64 + 5 * i, seed=i) for i in range(6)]
+    # the 64-wide test model is harder on int8 than ViT-B-32 (0.996 on the probes, against 0.9996)
+    assert cosines(int8.encode_images(images), fp32.encode_images(images)).min() >= 0.99
+    np.testing.assert_allclose(np.concatenate([int8.encode_images([image]) for image in images]),
+                               int8.encode_images(images), atol=1e-4)  # any batch size
 
 
 @requires_int8

@@ -6,8 +6,8 @@ cosine of 0.9999 against fp32. ``auto`` uses bf16 only
 where the CPU computes it natively (elsewhere it is emulated and slower) and only after the model, as
 loaded, agrees with fp32 on fixed probe images and texts; otherwise it stays fp32 and says why in one
 log line. Where the optional OpenVINO runtime is installed, ``auto`` on a CPU tries it first, under the
-same check: its image tower in int8, then both towers in bf16 where native (f32 elsewhere); each is faster
-than the next (vision/openvino_towers.py). CUDA keeps its fp16 autocast; Apple's MPS stays fp32.
+same check (bf16 where native, f32 elsewhere): it is faster still (vision/openvino_towers.py). Faster again,
+by name only, is ``openvino-int8``, its image tower in int8. CUDA keeps its fp16 autocast; Apple's MPS stays fp32.
 """
 
 from __future__ import annotations
