@@ -91,10 +91,10 @@ def test_precisions_the_cpu_cannot_run_are_refused(tiny_config, precision):
 
 @requires_openvino
 @pytest.mark.parametrize("native", [True, False])
-def test_auto_prefers_openvino_where_it_is_installed(tiny_config, fp32, monkeypatch, native, tmp_path):
+def test_auto_prefers_openvino_where_it_is_installed(tiny_config, fp32, monkeypatch, native):
     """bf16 in OpenVINO where the CPU has it, f32 elsewhere; both under the same fidelity check."""
     monkeypatch.setattr(vision.embedder, "native_bf16", lambda: native)
-    fast = Embedder(replace(tiny_config, precision="auto", cache_dir=str(tmp_path)))
+    fast = Embedder(replace(tiny_config, precision="auto"))
     assert fast.precision.name == "openvino" and FIDELITY_BOUND <= fast.precision.fidelity <= 1.0
     assert fast.vector_key == f"{fast.model_id}@openvino"
     images = [gradient_image(80 + 9 * i, 64 + 5 * i, seed=i) for i in range(6)]

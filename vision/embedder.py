@@ -159,37 +159,35 @@ class Embedder:
         return torch.autocast(device_type=self.device.type, dtype=self._autocast_dtype)
 
     def _choose_precision(self, requested: str) -> Precision:
-        """fp32, or the fastest format that agrees with fp32 on the probes (``auto`` tries the next if not)."""
+        """fp32, or the faster format once it agrees with fp32 on the probes (``auto`` falls back if not)."""
         if requested == "fp32" or (requested == "auto" and self.device.type == "mps"):
             return Precision()
-        candidates = [requested]
+        candidate = requested
         if requested == "auto":
             if self.device.type == "cuda":
-                candidates = ["fp16"]
+                candidate = "fp16"
             elif openvino_available():
-                # Not int8 yet: on a small model its probe agreement sits near the bound, where two processes
-                # could choose differently (docs/BENCHMARKS.md); it is there by name.
-                candidates = ["openvino"]
+                # Not openvino-int8 yet: on a small model its probe agreement sits near the bound, where two
+                # processes could choose differently (docs/BENCHMARKS.md); it is there by name.
+                candidate = "openvino"
             elif native_bf16():
-                candidates = ["bf16"]
+                candidate = "bf16"
             else:
                 log.info("Precision auto: fp32, since this CPU has no native bf16 (AVX-512 BF16 or AMX)")
                 return Precision()
         fp32_model = self.model
         reference = self._probe_vectors()
-        for position, candidate in enumerate(candidates):
-            self._run_in(candidate)
-            fidelity = agreement(reference, self._probe_vectors())
-            if fidelity >= FIDELITY_BOUND:
-                return Precision(candidate, fidelity)
-            if requested != "auto":
-                log.warning("Precision %s agrees with fp32 only to cosine %.4f on the probes (bound %.3f); kept, "
-                            "as asked", candidate, fidelity, FIDELITY_BOUND)
-                return Precision(candidate, fidelity)
-            following = (candidates[position + 1:] or ["fp32"])[0]
-            log.warning("Precision auto: %s, since %s agrees with fp32 only to cosine %.4f on the probes (bound "
-                        "%.3f)", following, candidate, fidelity, FIDELITY_BOUND)
-            self.model, self._input_dtype, self._autocast_dtype, self._openvino = fp32_model, torch.float32, None, None
+        self._run_in(candidate)
+        fidelity = agreement(reference, self._probe_vectors())
+        if fidelity >= FIDELITY_BOUND:
+            return Precision(candidate, fidelity)
+        if requested != "auto":
+            log.warning("Precision %s agrees with fp32 only to cosine %.4f on the probes (bound %.3f); kept, as "
+                        "asked", candidate, fidelity, FIDELITY_BOUND)
+            return Precision(candidate, fidelity)
+        log.warning("Precision auto: fp32, since %s agrees with fp32 only to cosine %.4f on the probes "
+                    "(bound %.3f)", candidate, fidelity, FIDELITY_BOUND)
+        self.model, self._input_dtype, self._autocast_dtype, self._openvino = fp32_model, torch.float32, None, None
         return Precision()
 
     def _run_in(self, name: str) -> None:
