@@ -27,7 +27,7 @@ from vision.batching import BatchingConfig, BatchObserver, QueryBatcher
 from vision.devices import DeviceUnavailable
 from vision.embedder import Embedder
 from vision.face import FaceLandmarker
-from vision.precision import FIDELITY_BOUND, PrecisionUnavailable, check_precision, combined_fidelity
+from vision.precision import FIDELITY_BOUND, PrecisionUnavailable, check_precision, fidelity_between
 from vision.weights import UnknownModel, WeightsNotFound, model_id, resolve_model_name, resolve_weights
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,7 @@ class Resources:
         embedder = Embedder(config)
         if embedder.model_id != manifest.model_id:
             return embedder  # refused by the caller
-        if combined_fidelity(embedder.precision.fidelity, manifest.precision_fidelity) < FIDELITY_BOUND:
+        if fidelity_between(embedder.precision, manifest.built_in) < FIDELITY_BOUND:
             if embedder.precision.name == "fp32":
                 raise ModelMismatch(f"The index was built in {manifest.precision}, which agrees with fp32 only to "
                                     f"cosine {manifest.precision_fidelity:.4f}; re-index with --precision fp32.")
@@ -186,7 +186,7 @@ class Resources:
         """Switch to the newest version now; :raise ApiError: reload_failed if it is broken."""
         store, embedder = self.store, self.embedder
         switched = store.reload(expected_dim=embedder.dim, expected_model_id=embedder.model_id,
-                                query_fidelity=embedder.precision.fidelity)
+                                query_precision=embedder.precision)
         if not switched and store.last_error:
             raise ApiError("reload_failed", f"Still serving {store.live.name}: {store.last_error}")
         self._report_live()
@@ -216,7 +216,7 @@ class Resources:
         while interval > 0 and not self._stop.wait(interval):
             try:
                 self._store.reload(expected_dim=self._embedder.dim, expected_model_id=self._embedder.model_id,
-                                   query_fidelity=self._embedder.precision.fidelity)
+                                   query_precision=self._embedder.precision)
                 self._report_live()
             except Exception:  # the poller must outlive any surprise; the old version keeps serving
                 log.exception("Index reload check failed")

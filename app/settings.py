@@ -45,11 +45,11 @@ class Settings:
                                    "laion2b_s34b_b79k when indexing, the index's own weights when serving.")
     device: str = _setting("auto", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps.")
     batch_size: int = _setting(0, "Images per forward pass; 0 picks one for the device.")
-    precision: str = _setting("auto", "Number format and runtime of the CLIP model: auto (on a CPU: OpenVINO when "
-                                      "the `openvino` extra is installed, else torch bf16 on CPUs with native bf16, "
-                                      "each only when it agrees with fp32 on probe inputs; fp16 on CUDA; else fp32), "
-                                      "fp32, bf16, openvino, openvino-int8 (CPU, the image tower in int8; both need "
-                                      "the extra) or fp16 (CUDA).")
+    precision: str = _setting("auto", "Number format and runtime of the CLIP model: auto (on a CPU with the `openvino` "
+                                      "extra: OpenVINO with the image tower in int8 when it agrees with fp32 to cosine "
+                                      "0.998 on probe inputs, else OpenVINO bf16; without it torch bf16 on CPUs with "
+                                      "native bf16; each only when it agrees with fp32 to 0.995; fp16 on CUDA; else "
+                                      "fp32), fp32, bf16, openvino, openvino-int8 (both need the extra) or fp16 (CUDA).")
     torch_threads: int = _setting(0, "torch CPU threads per process; 0: all cores when indexing, cores / workers "
                                      "when serving (so workers x threads never exceeds the cores).")
     cache_dir: str = _setting("", "Where model weights are cached (empty: the Hugging Face default, HF_HOME), and "

@@ -1,8 +1,9 @@
 """Images/s of Embedder.encode_images (decode-free: PIL images in, vectors out) for ViT-B-32 at
 batch sizes 1, 8, 32, against open_clip's bare forward pass on pre-made tensors; then the CPU fast path
 side by side: fp32, torch bf16 (what ``precision=auto`` picks on CPUs with native bf16 without the
-openvino extra), OpenVINO bf16 (what it picks with it), OpenVINO with its image tower in int8
-(``precision=openvino-int8``) and torch's int8 dynamic quantization (evaluated, not shipped);
+openvino extra), OpenVINO bf16 (its fallback with the extra), OpenVINO with its image tower in int8
+(``precision=openvino-int8``, what auto picks with the extra when int8 agrees to 0.998) and torch's int8
+dynamic quantization (evaluated, not shipped);
 single-image and batch-32 image encodes, one text encode,
 and each one's lowest cosine to fp32 on the same inputs.
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from vision.images import ImageLimits
 from vision.looks import Finish, ProductType
+from vision.precision import Precision
 
 MANIFEST_VERSION = 2  # 2: one vector per image (images.arrow), variant groups; 1 is read as one image per product
 VECTOR_STORE_KINDS = ("faiss", "milvus")
@@ -111,6 +112,11 @@ class Manifest:
     @property
     def vector_count(self) -> int:
         return self.images or self.count
+
+    @property
+    def built_in(self) -> Precision:
+        """The precision the vectors were made in, with its agreement with fp32."""
+        return Precision(self.precision, self.precision_fidelity)
     @classmethod
     def read(cls, path: Path) -> "Manifest":
         data = json.loads(path.read_text())

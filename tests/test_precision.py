@@ -22,7 +22,14 @@ from tests.conftest import gradient_image, make_settings, write_catalog
 from vision import openvino_towers as vision_openvino
 from vision.embedder import Embedder
 from vision.openvino_towers import int8_available, openvino_available
-from vision.precision import FIDELITY_BOUND, PrecisionUnavailable, combined_fidelity
+from vision.precision import (
+    AUTO_INT8_BOUND,
+    FIDELITY_BOUND,
+    Precision,
+    PrecisionUnavailable,
+    combined_fidelity,
+    fidelity_between,
+)
 
 TEXTS = ["red satin dress", "matte lipstick", "sneakers", "robe rouge en satin"]
 
@@ -37,6 +44,7 @@ def native_bf16(monkeypatch):
     """torch's own bf16 path: a CPU with native bf16, without the optional OpenVINO runtime."""
     monkeypatch.setattr(vision.embedder, "native_bf16", lambda: True)
     monkeypatch.setattr(vision.embedder, "openvino_available", lambda: False)
+    monkeypatch.setattr(vision.embedder, "int8_available", lambda: False)
 
 
 requires_openvino = pytest.mark.skipif(not openvino_available(), reason="the openvino extra is not installed")
@@ -66,6 +74,7 @@ def test_auto_uses_bf16_where_it_is_native_and_close_to_fp32(tiny_config, fp32, 
 def test_auto_stays_fp32_without_native_bf16(tiny_config, monkeypatch, caplog):
     monkeypatch.setattr(vision.embedder, "native_bf16", lambda: False)
     monkeypatch.setattr(vision.embedder, "openvino_available", lambda: False)
+    monkeypatch.setattr(vision.embedder, "int8_available", lambda: False)
     with caplog.at_level(logging.INFO, logger="vision.embedder"):
         assert Embedder(replace(tiny_config, precision="auto")).precision.name == "fp32"
     assert "no native bf16" in caplog.text
@@ -122,8 +131,8 @@ def test_the_int8_tower_is_quantized_once_and_cached(tiny_config, monkeypatch, t
     config = replace(tiny_config, precision="openvino-int8", cache_dir=str(tmp_path))
     first = Embedder(config)
     cached = sorted(path.name for path in (tmp_path / "openvino").iterdir())
-    assert len(cached) == 2 and {name.rsplit(".", 1)[1] for name in cached} == {"xml", "bin"}
-    assert first.model_id.split("@")[1] in cached[0]  # named by the weights it was made from
+    assert len(cached) == 3 and {name.rsplit(".", 1)[1] for name in cached} == {"xml", "bin", "json"}
+    assert all(first.model_id.split("@")[1] in name for name in cached)  # named by the weights it was made from
 
     def no_quantizing(*args, **kwargs):
         raise AssertionError("quantized again although the cache holds the tower")
@@ -156,6 +165,69 @@ def test_combined_fidelity_adds_angles():
     assert combined_fidelity(-1.0, -1.0) == pytest.approx(-1.0)
 
 
+def test_the_same_path_agrees_with_itself_and_two_paths_add_their_angles():
+    int8, bf16 = Precision("openvino-int8", math.cos(0.1)), Precision("bf16", math.cos(0.02))
+    assert fidelity_between(int8, Precision("openvino-int8", math.cos(0.1))) == 1.0
+    assert fidelity_between(int8, bf16) == pytest.approx(math.cos(0.12))
+    assert fidelity_between(Precision(), Precision()) == 1.0
+    # the margin auto asks of int8 keeps an int8 index within the bound of bf16 / OpenVINO queries
+    assert fidelity_between(Precision("openvino-int8", AUTO_INT8_BOUND), Precision("openvino", 0.9999)) > 0.996
+
+
+class TowerBuilds:
+    """Counts the OpenVINO towers an Embedder builds, int8 ones apart."""
+
+    def __init__(self, monkeypatch):
+        self.int8 = self.total = 0
+        real = vision.embedder.OpenVinoTowers
+
+        def counted(*args, **kwargs):
+            self.total += 1
+            self.int8 += args[5] is not None  # the calibration pictures
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(vision.embedder, "OpenVinoTowers", counted)
+
+
+@requires_int8
+def test_auto_tries_int8_first_under_a_stricter_bound_and_remembers_a_refusal(tiny_config, fp32, tmp_path,
+                                                                              monkeypatch, caplog):
+    config = replace(tiny_config, precision="auto", cache_dir=str(tmp_path))
+    builds = TowerBuilds(monkeypatch)
+    with caplog.at_level(logging.INFO, logger="vision.embedder"):
+        first = Embedder(config)
+    # the 64-wide test model agrees to 0.996 in int8: within the bound, not within auto's margin
+    assert first.precision.name == "openvino" and (builds.int8, builds.total) == (1, 2)
+    assert "Precision auto: openvino, since openvino-int8 agrees with fp32 only to cosine 0.99" in caplog.text
+    assert f"(auto asks {AUTO_INT8_BOUND:.3f})" in caplog.text
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vision.embedder"):
+        again = Embedder(config)  # the cached tower's agreement is on record: not built to be refused again
+    assert again.precision.name == "openvino" and (builds.int8, builds.total) == (1, 3)
+    assert "openvino-int8 agrees with fp32 only to cosine 0.99" in caplog.text
+
+    monkeypatch.setattr(vision.embedder, "AUTO_INT8_BOUND", FIDELITY_BOUND)  # a model int8 suits
+    chosen = Embedder(config)
+    assert chosen.precision.name == "openvino-int8" and builds.int8 == 2
+    assert chosen.precision.fidelity == pytest.approx(first_int8_fidelity(tiny_config, tmp_path), abs=1e-6)
+    images = [gradient_image(80 + 9 * i, 64 + 5 * i, seed=i) for i in range(4)]
+    assert cosines(chosen.encode_images(images), fp32.encode_images(images)).min() >= 0.99
+
+
+def first_int8_fidelity(tiny_config, cache_dir) -> float:
+    return Embedder(replace(tiny_config, precision="openvino-int8", cache_dir=str(cache_dir))).precision.fidelity
+
+
+@requires_int8
+def test_int8_is_quantized_the_same_way_by_every_process(tiny_config, tmp_path):
+    """What lets a server query an int8 index in int8 (the same path) with no fidelity lost between them."""
+    images = [gradient_image(70 + 7 * i, 60 + 3 * i, seed=i) for i in range(5)]
+    vectors = [Embedder(replace(tiny_config, precision="openvino-int8", cache_dir=str(tmp_path / name),
+                                threads=threads)).encode_images(images) for name, threads in (("a", 1), ("b", 2))]
+    assert cosines(*vectors).min() > 0.99999
+
+
 def test_precision_and_threads_are_settings():
     settings = Settings.from_env({"SHOPLENS_PRECISION": "fp32", "SHOPLENS_TORCH_THREADS": "3"})
     config = settings.embedder_config()
@@ -181,10 +253,11 @@ def test_the_manifest_records_the_precision_and_the_cache_keeps_them_apart(tmp_p
     assert third.reused == 6
 
 
-def set_index_fidelity(index, fidelity: float) -> None:
+def set_index_fidelity(index, fidelity: float, precision: str = "openvino") -> None:
+    """Rewrite the live manifest as if built in ``precision`` (by default not bf16, which the servers here run)."""
     path = index / read_current(index) / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest.update(precision="bf16", precision_fidelity=fidelity)
+    manifest.update(precision=precision, precision_fidelity=fidelity)
     path.write_text(json.dumps(manifest))
 
 
@@ -209,10 +282,28 @@ def test_a_server_may_query_in_another_precision_while_the_two_stay_close(bf16_i
     # an index whose own fidelity leaves no room for the server's bf16 error: the server queries in fp32
     set_index_fidelity(bf16_index, FIDELITY_BOUND + 1e-6)
     assert served_precision(bf16_index, "auto") == "fp32"
+    # built in bf16 itself: the server's bf16 queries are the same computation, however far both are from fp32
+    set_index_fidelity(bf16_index, FIDELITY_BOUND + 1e-6, "bf16")
+    assert served_precision(bf16_index, "auto") == "bf16"
+
+
+@requires_int8
+def test_an_int8_index_is_served_in_int8_and_finds_its_own_pictures_exactly(tmp_path, tiny_config):
+    """Two int8 sides near the bound would add up past it if treated as two paths; they are one."""
+    catalog = write_catalog(tmp_path / "shop", 6)
+    index, cache = tmp_path / "index", tmp_path / "cache"
+    built = Embedder(replace(tiny_config, precision="openvino-int8", cache_dir=str(cache)))
+    assert combined_fidelity(built.precision.fidelity, built.precision.fidelity) < FIDELITY_BOUND
+    run_index(IndexJob(catalog=catalog, out_dir=index, show_progress=False), built)
+    resources = Resources(make_settings(index, precision="openvino-int8", cache_dir=str(cache)))
+    resources.load()
+    assert resources.embedder.precision.name == "openvino-int8"
+    picture = gradient_image(seed=0).resize((80, 64))
+    assert cosines(resources.embedder.encode_images([picture]), built.encode_images([picture]))[0] > 0.99999
 
 
 def test_an_index_too_far_from_fp32_is_refused_with_the_fix(bf16_index):
-    set_index_fidelity(bf16_index, 0.98)
+    set_index_fidelity(bf16_index, 0.98, "bf16")
     with pytest.raises(ModelMismatch, match="--precision fp32"):
         Resources(make_settings(bf16_index, precision="fp32")).load()
 

@@ -19,8 +19,16 @@ import torch
 from PIL import Image
 
 from vision.devices import default_batch_size, resolve_device
-from vision.openvino_towers import OpenVinoTowers, int8_cache_file, openvino_available
+from vision.openvino_towers import (
+    OpenVinoTowers,
+    int8_available,
+    int8_cache_file,
+    keep_int8_agreement,
+    known_int8_agreement,
+    openvino_available,
+)
 from vision.precision import (
+    AUTO_INT8_BOUND,
     FIDELITY_BOUND,
     PROBE_TEXTS,
     Precision,
@@ -29,6 +37,7 @@ from vision.precision import (
     check_precision,
     native_bf16,
     probe_images,
+    probes_digest,
 )
 from vision.weights import model_id, resolve_model_name, resolve_weights
 
@@ -159,48 +168,72 @@ class Embedder:
         return torch.autocast(device_type=self.device.type, dtype=self._autocast_dtype)
 
     def _choose_precision(self, requested: str) -> Precision:
-        """fp32, or the faster format once it agrees with fp32 on the probes (``auto`` falls back if not)."""
+        """fp32, or the first faster format that agrees with fp32 on the probes (``auto`` falls back if none)."""
         if requested == "fp32" or (requested == "auto" and self.device.type == "mps"):
             return Precision()
-        candidate = requested
-        if requested == "auto":
-            if self.device.type == "cuda":
-                candidate = "fp16"
-            elif openvino_available():
-                # Not openvino-int8 yet: on a small model its probe agreement sits near the bound, where two
-                # processes could choose differently (docs/BENCHMARKS.md); it is there by name.
-                candidate = "openvino"
-            elif native_bf16():
-                candidate = "bf16"
-            else:
-                log.info("Precision auto: fp32, since this CPU has no native bf16 (AVX-512 BF16 or AMX)")
-                return Precision()
+        candidates = self._auto_candidates() if requested == "auto" else [(requested, FIDELITY_BOUND)]
+        if not candidates:
+            log.info("Precision auto: fp32, since this CPU has no native bf16 (AVX-512 BF16 or AMX)")
+            return Precision()
         fp32_model = self.model
         reference = self._probe_vectors()
-        self._run_in(candidate)
-        fidelity = agreement(reference, self._probe_vectors())
-        if fidelity >= FIDELITY_BOUND:
-            return Precision(candidate, fidelity)
-        if requested != "auto":
-            log.warning("Precision %s agrees with fp32 only to cosine %.4f on the probes (bound %.3f); kept, as "
-                        "asked", candidate, fidelity, FIDELITY_BOUND)
-            return Precision(candidate, fidelity)
-        log.warning("Precision auto: fp32, since %s agrees with fp32 only to cosine %.4f on the probes "
-                    "(bound %.3f)", candidate, fidelity, FIDELITY_BOUND)
-        self.model, self._input_dtype, self._autocast_dtype, self._openvino = fp32_model, torch.float32, None, None
+        refused = []
+        for candidate, bound in candidates:
+            fidelity = self._known_agreement(candidate) if requested == "auto" else None
+            if fidelity is None or fidelity >= bound:  # a refusal already measured is not built again
+                self._run_in(candidate)
+                fidelity = agreement(reference, self._probe_vectors())
+                self._keep_agreement(candidate, fidelity)
+            if fidelity >= bound:
+                if refused:
+                    log.info("Precision auto: %s, since %s", candidate, "; ".join(refused))
+                return Precision(candidate, fidelity)
+            if requested != "auto":
+                log.warning("Precision %s agrees with fp32 only to cosine %.4f on the probes (bound %.3f); kept, "
+                            "as asked", candidate, fidelity, bound)
+                return Precision(candidate, fidelity)
+            refused.append(f"{candidate} agrees with fp32 only to cosine {fidelity:.4f} on the probes (auto asks "
+                           f"{bound:.3f})")
+            self.model, self._input_dtype, self._autocast_dtype, self._openvino = fp32_model, torch.float32, None, None
+        log.warning("Precision auto: fp32, since %s", "; ".join(refused))
         return Precision()
+
+    def _auto_candidates(self) -> list[tuple[str, float]]:
+        """What ``auto`` tries on this device, fastest first, each with the probe agreement it must reach."""
+        if self.device.type == "cuda":
+            return [("fp16", FIDELITY_BOUND)]
+        if int8_available():
+            return [("openvino-int8", AUTO_INT8_BOUND), ("openvino", FIDELITY_BOUND)]
+        if openvino_available():
+            return [("openvino", FIDELITY_BOUND)]
+        return [("bf16", FIDELITY_BOUND)] if native_bf16() else []
+
+    def _known_agreement(self, candidate: str) -> float | None:
+        """int8's probe agreement as an earlier process measured it on the same cached tower, if any."""
+        if candidate != "openvino-int8":
+            return None
+        return known_int8_agreement(self._int8_cache_file(), probes_digest(self.image_size))
+
+    def _keep_agreement(self, candidate: str, fidelity: float) -> None:
+        if candidate == "openvino-int8":
+            keep_int8_agreement(self._int8_cache_file(), probes_digest(self.image_size), fidelity)
+
+    def _input_shape(self) -> tuple[int, int]:
+        size = self.model.visual.image_size
+        return (size, size) if isinstance(size, int) else tuple(size)
+
+    def _int8_cache_file(self) -> Path:
+        return int8_cache_file(Path(self.config.cache_dir or DEFAULT_CACHE) / "openvino", self.model_id,
+                               self._input_shape())
 
     def _run_in(self, name: str) -> None:
         if name.startswith("openvino"):
-            size = self.model.visual.image_size
-            size = (size, size) if isinstance(size, int) else tuple(size)
             calibration = cache_file = None
             if name == "openvino-int8":
                 calibration = torch.stack([self.preprocess(picture) for picture in
                                            calibration_images(self.image_size, CALIBRATION_PICTURES)])
-                cache_file = int8_cache_file(Path(self.config.cache_dir or DEFAULT_CACHE) / "openvino", self.model_id,
-                                             size)
-            self._openvino = OpenVinoTowers(self.model, size, int(self.tokenize([""]).shape[1]),
+                cache_file = self._int8_cache_file()
+            self._openvino = OpenVinoTowers(self.model, self._input_shape(), int(self.tokenize([""]).shape[1]),
                                             torch.get_num_threads(), native_bf16(), calibration, cache_file)
         elif self.device.type == "cpu":  # bf16: converted weights (autocast would cast them on every call)
             self.model = copy.deepcopy(self.model).to(torch.bfloat16)

@@ -13,6 +13,7 @@ and no cached file can outlive what made it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -106,7 +107,9 @@ def _quantized(model, calibration: torch.Tensor):
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
 
-    nncf.set_log_level(logging.ERROR)  # its progress notes are not for a server's log
+    # Its notes are not for a server's log. Not nncf.set_log_level: that also lowers every handler on the logger
+    # to ERROR, pytest's log capture included.
+    logging.getLogger("nncf").setLevel(logging.ERROR)
     samples = [np.ascontiguousarray(picture[None].numpy()) for picture in calibration.float()]
     smoothing = AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=SMOOTH_QUANT))
     return nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER,
@@ -143,3 +146,29 @@ def _cached_int8(image_tower, calibration: torch.Tensor, cache_file: Path | None
         except (OSError, RuntimeError) as error:  # a read-only or full disk: still serve, uncached
             log.warning("Could not keep the int8 tower in %s (%s): each process will quantize it", cache_file, error)
     return quantized
+
+
+def known_int8_agreement(cache_file: Path, probes: str) -> float | None:
+    """The probe agreement measured for this cached int8 tower by an earlier process, if any (``probes``: the
+    probe set's digest). It spares ``auto`` compiling a tower it already knows it would refuse."""
+    try:
+        record = json.loads(_agreement_file(cache_file).read_text())
+        return float(record["agreement"]) if record.get("probes") == probes else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def keep_int8_agreement(cache_file: Path, probes: str, agreement: float) -> None:
+    """Record the probe agreement beside the cached tower (best effort: a read-only cache only costs time)."""
+    target = _agreement_file(cache_file)
+    staged = target.with_name(f".{target.name}.{os.getpid()}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(json.dumps({"probes": probes, "agreement": agreement}))
+        os.replace(staged, target)
+    except OSError as error:
+        log.warning("Could not record the int8 tower's probe agreement in %s (%s)", target, error)
+
+
+def _agreement_file(cache_file: Path) -> Path:
+    return cache_file.with_suffix(".agreement.json")

@@ -6,12 +6,14 @@ cosine of 0.9999 against fp32. ``auto`` uses bf16 only
 where the CPU computes it natively (elsewhere it is emulated and slower) and only after the model, as
 loaded, agrees with fp32 on fixed probe images and texts; otherwise it stays fp32 and says why in one
 log line. Where the optional OpenVINO runtime is installed, ``auto`` on a CPU tries it first, under the
-same check (bf16 where native, f32 elsewhere): it is faster still (vision/openvino_towers.py). Faster again,
-by name only, is ``openvino-int8``, its image tower in int8. CUDA keeps its fp16 autocast; Apple's MPS stays fp32.
+same check (bf16 where native, f32 elsewhere): it is faster still (vision/openvino_towers.py). Faster again
+is ``openvino-int8``, its image tower in int8, which ``auto`` tries first under a stricter bound
+(``AUTO_INT8_BOUND``). CUDA keeps its fp16 autocast; Apple's MPS stays fp32.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,6 +28,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "openvino", "openvino-int8", "fp16")
 # Lowest cosine between a probe's fp32 embedding and its embedding in the faster format. At 0.995 the
 # angle is under 5.8 degrees; bf16 ViT-B-32 stays under 1 degree.
 FIDELITY_BOUND = 0.995
+# What ``auto`` asks of int8 before choosing it: a margin over FIDELITY_BOUND, so that a model whose int8
+# agreement sits near the bound is not chosen by one process and refused by another, and so that an index
+# built in int8 and queried in bf16 (or the reverse) stays within the bound: cos(acos(0.998) + acos(0.9999))
+# is 0.997. ViT-B-32 passes with 0.9996, and 0.9991 with 60x outlier channels (docs/BENCHMARKS.md).
+AUTO_INT8_BOUND = 0.998
 PROBE_TEXTS = ("a red satin dress", "black leather ankle boots", "glossy pink lipstick", "un sac en cuir marron")
 
 
@@ -103,6 +110,25 @@ def calibration_images(size: int, count: int) -> list[Image.Image]:
 def agreement(reference: np.ndarray, candidate: np.ndarray) -> float:
     """The lowest row-wise cosine between two sets of unit vectors."""
     return float(np.min(np.sum(reference * candidate, axis=1)))
+
+
+def probes_digest(size: int) -> str:
+    """Names the probe set, so an agreement measured on it can be kept and trusted only for the same probes."""
+    digest = hashlib.sha256("\n".join(PROBE_TEXTS).encode())
+    for picture in probe_images(size):
+        digest.update(picture.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def fidelity_between(first: Precision, second: Precision) -> float:
+    """A lower bound on the cosine between one model's vectors made in two precisions.
+
+    The same path on the same weights is the same computation (int8 included: its tower is quantized
+    deterministically from fixed calibration pictures), so 1; otherwise the two angles to fp32 add up.
+    """
+    if first.name == second.name:
+        return 1.0
+    return combined_fidelity(first.fidelity, second.fidelity)
 
 
 def combined_fidelity(first: float, second: float) -> float:

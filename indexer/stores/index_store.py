@@ -22,7 +22,7 @@ from indexer.stores.product_table import ProductTable
 from indexer.stores.recommend import Session, recommend
 from indexer.stores.vector_store import CorruptIndex, VectorIndex, VectorStoreError
 from indexer.stores.versions import read_current
-from vision.precision import FIDELITY_BOUND, combined_fidelity
+from vision.precision import FIDELITY_BOUND, Precision, fidelity_between
 
 log = logging.getLogger(__name__)
 __all__ = ["CorruptIndex", "IndexNotFound", "IndexStore", "IndexVersion", "Recommendations", "SearchFilters",
@@ -224,9 +224,9 @@ class IndexStore:
         return Recommendations(live.with_variants(hits, [item.row for item in found]), unknown)
 
     def reload(self, expected_dim: int | None = None, expected_model_id: str | None = None,
-               query_fidelity: float = 1.0) -> bool:
+               query_precision: Precision | None = None) -> bool:
         """Switch to the version ``current`` names if it is newer; keep the old one if it is broken, made by
-        another model, or in a precision too far from the queries' (``query_fidelity``: their cosine to fp32).
+        another model, or in a precision too far from the queries' (``query_precision``).
 
         Returns True when a new version went live. A refused version is reported in ``last_error``.
         """
@@ -243,7 +243,8 @@ class IndexStore:
                     raise CorruptIndex(f"Version {name} was built with {candidate.manifest.model_id}, but this "
                                        f"server runs {expected_model_id}; restart it to switch models.")
                 manifest = candidate.manifest
-                if combined_fidelity(query_fidelity, manifest.precision_fidelity) < FIDELITY_BOUND:
+                too_far = query_precision and fidelity_between(query_precision, manifest.built_in) < FIDELITY_BOUND
+                if too_far:
                     raise CorruptIndex(f"Version {name} was built in {manifest.precision} (cosine "
                                        f"{manifest.precision_fidelity:.4f} to fp32), too far from this server's "
                                        "queries; restart it (it will query in fp32) or re-index in fp32.")
