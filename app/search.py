@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 from flask import Blueprint, jsonify, request, url_for
+from PIL import Image
 
 import app.api_responses as out
 from app.api_requests import (
@@ -146,12 +147,13 @@ def query_vector(query: SearchQuery) -> np.ndarray:
     image_vector = text_vector = None
     try:
         if query.image is not None:
-            with metrics().decode.time():
-                image = load_image(query.image, state.settings.image_limits(),
-                                   max_side=None if query.crop else state.embedder.image_size)
-            if query.crop:
-                image = crop_photo(image, query.crop)
-            image_vector = encoder.encode_image(image, still_wanted)
+            def decoded() -> Image.Image:  # decoded inside the batcher, which then knows this query is coming
+                with metrics().decode.time():
+                    image = load_image(query.image, state.settings.image_limits(),
+                                       max_side=None if query.crop else state.embedder.image_size)
+                return crop_photo(image, query.crop) if query.crop else image
+
+            image_vector = encoder.encode_photo(decoded, still_wanted)
         if query.text is not None:
             text_vector = encoder.encode_text(query.text, still_wanted)
     except (Overloaded, ClientGone) as exc:  # a gone client never reads this answer
@@ -205,14 +207,15 @@ def _results_body(hits: list[SearchHit], started: float) -> dict:
 
 def scored_json(hit: SearchHit) -> dict:
     """A search hit as the API sends it: the product, its score, the photo that matched, its other variants."""
-    return dict(product_json(hit.product), score=round(hit.score, 6), matched_image_url=matched_image_url(hit),
+    product = product_json(hit.product)
+    return dict(product, score=round(hit.score, 6), matched_image_url=matched_image_url(hit, product["image_url"]),
                 variants=[variant_json(variant) for variant in hit.variants])
 
 
-def matched_image_url(hit: SearchHit) -> str:
+def matched_image_url(hit: SearchHit, main_image_url: str) -> str:
     """The product photo that matched the query best: the one a results page should show."""
     if hit.image == 0:
-        return url_for("catalog.product_image", product_id=hit.product.id)
+        return main_image_url
     return url_for("catalog.product_image", product_id=hit.product.id, image=hit.image)
 
 

@@ -88,8 +88,8 @@ class Settings:
     timeout: int = _setting(60, "Seconds before gunicorn restarts a stuck worker.")
     max_batch: int = _setting(0, "Most queries per forward pass of a worker's micro-batcher; 0: 16 on CPU, 64 on "
                                  "GPU; 1 turns batching off.")
-    batch_wait_ms: float = _setting(-1.0, "Longest wait (ms) of the model thread for a fuller batch; -1: 2 on CPU, "
-                                          "5 on GPU.")
+    batch_wait_ms: float = _setting(-1.0, "Longest wait (ms) of a part-filled batch for queries still being decoded "
+                                          "(none on the way: no wait); -1: 2 on CPU, 5 on GPU.")
     queue_timeout: float = _setting(10.0, "Seconds a query may wait for the model before 503 overloaded.")
     header_timeout: float = _setting(10.0, "Seconds a client has to send a request's line and headers (408 after).")
     body_timeout: float = _setting(30.0, "Seconds a client may pause while sending a request body (408 after).")

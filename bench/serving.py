@@ -151,7 +151,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="", help="a git commit to measure the same way (before a change)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--configs", nargs="*", default=["batched", "unbatched", "two workers", "baseline"],
-                        help="which setups to measure under concurrency (baseline: the --baseline commit)")
+                        help="which setups to measure under concurrency (baseline: the --baseline commit with the "
+                             "old server's --threads 8; baseline-defaults: with its own defaults)")
     parser.add_argument("--no-slow-clients", action="store_true", help="skip the slow-client part")
     parser.add_argument("--work-dir", default=str(Path(tempfile.gettempdir()) / "shoplens-bench"))
     args = parser.parse_args()
@@ -169,6 +170,8 @@ def main() -> None:
         if args.baseline and "baseline" in args.configs:
             setups.append((f"{args.baseline} (--workers 1 --threads 8)", (*common, "--workers", "1", "--threads", "8"),
                            tree))
+        if args.baseline and "baseline-defaults" in args.configs:
+            setups.append((f"{args.baseline} (its defaults)", common, tree))
         print(f"# {machine()}; ViT-B-32 random weights, {QUERIES} catalog photos as queries, k=10, "
               f"{args.seconds:g} s per row, closed-loop clients on the same machine")
         print("| server | query | clients | req/s | vs 1 client | p50 (ms) | p99 (ms) | mean batch | errors |")

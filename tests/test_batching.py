@@ -116,6 +116,67 @@ def test_a_failing_input_fails_only_its_own_request():
     assert towers.passes == 1 + 1 + len(values), "the failing batch was not retried one query at a time"
 
 
+def test_a_lone_query_runs_at_once_without_waiting_for_a_batch():
+    towers, recorder = FakeTowers(), Recorder()
+    batcher = QueryBatcher(towers, BatchingConfig(max_batch=8, max_wait=5.0), recorder)
+    try:
+        started = time.monotonic()
+        assert batcher.encode_image(1.0)[0] == 1.0 and batcher.encode_text("hello")[0] == 5
+        assert time.monotonic() - started < 2.0, "a query nobody could join waited for a batch"
+        assert recorder.batches == [("image", 1), ("text", 1)]
+    finally:
+        batcher.close()
+
+
+def slow_photo(value: float, decoding: threading.Event, seconds: float = 0.3):
+    """A ``load`` for encode_photo that takes a while, like decoding a big upload; a NaN one fails instead."""
+
+    def load():
+        decoding.set()
+        time.sleep(seconds)
+        if value != value:
+            raise ValueError("not a photo")
+        return value
+
+    return load
+
+
+def test_a_batch_waits_for_queries_still_being_decoded_and_no_longer():
+    towers, recorder = FakeTowers(), Recorder()
+    batcher = QueryBatcher(towers, BatchingConfig(max_batch=8, max_wait=5.0), recorder)
+    decoding = threading.Event()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            started = time.monotonic()
+            slow = pool.submit(batcher.encode_photo, slow_photo(2.0, decoding))
+            decoding.wait(5)
+            quick = pool.submit(batcher.encode_image, 1.0)  # queued while the other photo still decodes
+            assert (quick.result(5)[0], slow.result(5)[0]) == (1.0, 2.0)
+            assert time.monotonic() - started < 2.0, "the batch waited longer than the decode"
+        assert recorder.batches == [("image", 2)]
+    finally:
+        batcher.close()
+
+
+def test_a_photo_that_fails_to_decode_stops_the_wait_and_fails_alone():
+    towers, recorder = FakeTowers(), Recorder()
+    batcher = QueryBatcher(towers, BatchingConfig(max_batch=8, max_wait=5.0), recorder)
+    decoding = threading.Event()
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            started = time.monotonic()
+            broken = pool.submit(batcher.encode_photo, slow_photo(float("nan"), decoding))
+            decoding.wait(5)
+            quick = pool.submit(batcher.encode_image, 1.0)
+            assert quick.result(5)[0] == 1.0 and time.monotonic() - started < 2.0
+            assert isinstance(broken.exception(5), ValueError)
+        assert recorder.batches == [("image", 1)]
+        assert batcher.encode_image(3.0)[0] == 3.0  # nothing is left counted as on its way
+        assert recorder.batches == [("image", 1), ("image", 1)]
+    finally:
+        batcher.close()
+
+
 def test_queries_past_their_deadline_are_dropped_not_run():
     towers, recorder = FakeTowers(), Recorder()
     batcher = QueryBatcher(towers, BatchingConfig(max_batch=4, max_wait=0.0, queue_timeout=0.2), recorder)

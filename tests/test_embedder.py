@@ -53,6 +53,19 @@ def test_text_embeddings_equal_open_clip(fp32_embedder, reference):
     np.testing.assert_allclose(ours, theirs, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "P"])
+def test_request_threads_prepare_exactly_the_tensor_open_clip_makes(fp32_embedder, reference, mode):
+    """Request threads run the whole preprocessing (its ToTensor + Normalize in numpy): bit for bit open_clip's,
+    so the server's queries meet the indexer's vectors exactly."""
+    _, preprocess, _ = reference
+    images = [gradient_image(90 + 7 * i, 70 + 3 * i, seed=i).convert(mode) for i in range(3)]
+    prepared = [fp32_embedder.prepare_image(image) for image in images]
+    assert all(isinstance(item, torch.Tensor) for item in prepared)
+    for image, item in zip(images, prepared):
+        assert torch.equal(item, preprocess(image)) and torch.equal(fp32_embedder.preprocess(image), preprocess(image))
+    np.testing.assert_array_equal(fp32_embedder.encode_prepared(prepared), fp32_embedder.encode_images(images))
+
+
 def test_vectors_have_unit_norm(embedder):
     vectors = np.concatenate([embedder.encode_images([gradient_image()]), embedder.encode_texts(["shoe"])])
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)

@@ -4,16 +4,17 @@ A forward pass of one image costs nearly as much core time as a small batch on a
 item on a GPU), so requests that arrive together are run together, the way Triton's dynamic batcher and
 Ray Serve's ``@serve.batch`` do: a request thread preprocesses its own input (decode, resize, tokenize run
 in parallel there), hands it over and waits; the model thread takes whatever is waiting, up to
-``max_batch``, waiting at most ``max_wait`` for more when the batch is not full, and hands each request
-its own vector.
+``max_batch``, and hands each request its own vector. The batcher knows which requests are still preparing
+their input: a part-filled batch is held for those (at most ``max_wait``), and a lone query, with nobody on
+the way, runs at once rather than paying the wait for a batch that cannot come.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ class TowerModel(Protocol):
 @dataclass(frozen=True)
 class BatchingConfig:
     max_batch: int = 16
-    max_wait: float = 0.002      # seconds the model thread waits for a fuller batch
+    max_wait: float = 0.002      # seconds a part-filled batch waits for queries still being prepared
     queue_timeout: float = 10.0  # seconds a query may wait for the model before Overloaded
 
 
@@ -86,18 +87,27 @@ class QueryBatcher:
         self.model = model
         self.config = config
         self.observer = observer
-        self._queue: queue.SimpleQueue[_Query | None] = queue.SimpleQueue()
-        self._closing = threading.Event()
+        self._changed = threading.Condition()  # guards what follows; notified on each arrival and on close
+        self._pending: deque[_Query] = deque()
+        self._arriving = 0  # queries whose input a request thread is still preparing
+        self._closing = False
         self._thread = threading.Thread(target=self._serve, name="shoplens-model", daemon=True)
         self._thread.start()
 
     def encode_image(self, image: Image.Image, still_wanted: Callable[[], bool] = _always) -> np.ndarray:
         """The unit-norm vector of one RGB image.  :raise Overloaded, ClientGone: see the classes."""
-        return self._submit("image", self.model.prepare_image(image), still_wanted)
+        return self.encode_photo(lambda: image, still_wanted)
+
+    def encode_photo(self, load: Callable[[], Image.Image], still_wanted: Callable[[], bool] = _always) -> np.ndarray:
+        """The vector of the image ``load`` returns (it decodes an upload): while it runs, a batch about to start
+        may wait for this query.  :raise Overloaded, ClientGone:, or whatever ``load`` raises."""
+        [query] = self._queue("image", lambda: [self.model.prepare_image(load())], 1, still_wanted)
+        return self._wait(query)
 
     def encode_text(self, text: str, still_wanted: Callable[[], bool] = _always) -> np.ndarray:
         """The unit-norm vector of one text.  :raise Overloaded, ClientGone: see the classes."""
-        return self._submit("text", self.model.tokenize([text])[0], still_wanted)
+        [query] = self._queue("text", lambda: [self.model.tokenize([text])[0]], 1, still_wanted)
+        return self._wait(query)
 
     def submit_images(self, images: Sequence[Image.Image],
                       still_wanted: Callable[[], bool] = _always) -> Callable[[], np.ndarray]:
@@ -106,26 +116,40 @@ class QueryBatcher:
 
         :raise Overloaded: here or from the returned call, which may also raise ClientGone.
         """
-        prepared = [self.model.prepare_image(image) for image in images]  # all ready before the first is queued
-        queries = [self._enqueue("image", payload, still_wanted) for payload in prepared]
+        queries = self._queue("image", lambda: [self.model.prepare_image(image) for image in images], len(images),
+                              still_wanted)  # all prepared before the first is queued
         return lambda: np.stack([self._wait(query) for query in queries])
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop taking queries; the model thread answers those already queued, then exits."""
-        if not self._closing.is_set():
-            self._closing.set()
-            self._queue.put(None)
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
         self._thread.join(timeout)
 
-    def _submit(self, tower: str, payload: object, still_wanted: Callable[[], bool]) -> np.ndarray:
-        return self._wait(self._enqueue(tower, payload, still_wanted))
+    def _queue(self, tower: str, prepare: Callable[[], list[object]], count: int,
+               still_wanted: Callable[[], bool]) -> list[_Query]:
+        """Run ``prepare`` (decode, resize, tokenize) as ``count`` arriving queries, then queue what it made."""
+        with self._changed:
+            if self._closing:
+                raise Overloaded("The server is shutting down; try again in a moment.")
+            self._arriving += count
+        try:
+            payloads = prepare()
+        except BaseException:
+            self._arrived([], count)  # no batch waits for these any longer
+            raise
+        deadline = time.monotonic() + self.config.queue_timeout
+        return self._arrived([_Query(tower, payload, deadline, still_wanted) for payload in payloads], count)
 
-    def _enqueue(self, tower: str, payload: object, still_wanted: Callable[[], bool]) -> _Query:
-        if self._closing.is_set():
-            raise Overloaded("The server is shutting down; try again in a moment.")
-        query = _Query(tower, payload, time.monotonic() + self.config.queue_timeout, still_wanted)
-        self._queue.put(query)
-        return query
+    def _arrived(self, queries: list[_Query], count: int = 1) -> list[_Query]:
+        with self._changed:
+            self._arriving -= count
+            self._changed.notify()
+            if queries and self._closing:
+                raise Overloaded("The server is shutting down; try again in a moment.")
+            self._pending.extend(queries)
+        return queries
 
     def _wait(self, query: _Query) -> np.ndarray:
         try:
@@ -136,48 +160,24 @@ class QueryBatcher:
                 from None
 
     def _serve(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                self._drain_remaining()
-                return
-            batch, stop = self._gather(first)
+        while (batch := self._next_batch()) is not None:
             self._run(batch)
-            if stop:
-                self._drain_remaining()
-                return
 
-    def _gather(self, first: _Query) -> tuple[list[_Query], bool]:
-        """The first query plus whatever else is waiting, up to max_batch; True when a stop was seen."""
-        batch = [first]
-        flush_at = time.monotonic() + self.config.max_wait
-        while len(batch) < self.config.max_batch:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
+    def _next_batch(self) -> list[_Query] | None:
+        """What is queued, up to max_batch, held at most max_wait while more queries are being prepared; None
+        once closing with nothing left."""
+        with self._changed:
+            while not self._pending:
+                if self._closing:
+                    return None
+                self._changed.wait()
+            flush_at = time.monotonic() + self.config.max_wait
+            while len(self._pending) < self.config.max_batch and self._arriving and not self._closing:
                 remaining = flush_at - time.monotonic()
                 if remaining <= 0:
                     break
-                try:
-                    item = self._queue.get(timeout=remaining)
-                except queue.Empty:
-                    break
-            if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, False
-
-    def _drain_remaining(self) -> None:
-        leftovers = []
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                leftovers.append(item)
-        for start in range(0, len(leftovers), self.config.max_batch):
-            self._run(leftovers[start:start + self.config.max_batch])
+                self._changed.wait(remaining)
+            return [self._pending.popleft() for _ in range(min(len(self._pending), self.config.max_batch))]
 
     def _run(self, batch: list[_Query]) -> None:
         now = time.monotonic()

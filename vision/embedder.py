@@ -95,8 +95,10 @@ class Embedder:
         )
         model.eval()
         self.model = model
-        self.preprocess: Callable[[Image.Image], torch.Tensor] = preprocess
         self._image_steps, self._tensor_steps = _split_at_to_tensor(preprocess)
+        # open_clip's transform, bit for bit, with its usual tensor tail in numpy: torch ops here would leave
+        # an OpenMP team spinning beside the OpenVINO forward pass that follows (docs/BENCHMARKS.md)
+        self.preprocess: Callable[[Image.Image], torch.Tensor] = _Steps([self._image_steps, self._tensor_steps])
         self.tokenizer = open_clip.get_tokenizer(self.model_name)
         self.batch_size = config.batch_size or default_batch_size(self.device)
         self.dim = int(open_clip.get_model_config(self.model_name)["embed_dim"])
@@ -132,11 +134,12 @@ class Embedder:
         return _normalised(features)
 
     def prepare_image(self, image: Image.Image) -> Image.Image | torch.Tensor:
-        """The Pillow part of preprocessing (resize, crop), for a request thread to do before batching.
+        """Preprocessing up to the tensor (resize, crop, and the usual ToTensor + Normalize in numpy), for a
+        request thread to do before batching.
 
-        The tensor part is left to ``encode_prepared`` on the model's own thread: torch ops on many request
-        threads each start an OpenMP team, and idle teams spinning beside the model's halved bf16 speed
-        (docs/BENCHMARKS.md).
+        Any other tensor step is left to ``encode_prepared`` on the model's own thread: torch ops on many
+        request threads each start an OpenMP team, and idle teams spinning beside the model's halved bf16
+        speed (docs/BENCHMARKS.md).
         """
         return self._image_steps(image)
 
@@ -251,12 +254,38 @@ class Embedder:
 
 
 def _split_at_to_tensor(preprocess: Callable) -> tuple[Callable, Callable]:
-    """open_clip's transform as (Pillow steps, tensor steps), split before its ToTensor step."""
+    """open_clip's transform as (request-thread steps, model-thread steps), split before its ToTensor step.
+
+    open_clip's usual tail, ToTensor then Normalize, is done in numpy on the request thread instead (the same
+    float32 operations, bit for bit): numpy starts no OpenMP team, and the model thread, which runs every
+    query of the process one after another, only stacks the results.
+    """
     steps = list(getattr(preprocess, "transforms", []))
     split = next((i for i, step in enumerate(steps) if type(step).__name__.endswith("ToTensor")), None)
     if split is None:  # an unfamiliar transform: all of it runs before batching
         return preprocess, lambda tensor: tensor
-    return _Steps(steps[:split]), _Steps(steps[split:])
+    tail = steps[split:]
+    if len(tail) == 2 and type(tail[1]).__name__ == "Normalize":  # open_clip's MaybeToTensor, then Normalize
+        return _Steps([*steps[:split], _NumpyNormalized(tail[1].mean, tail[1].std)]), lambda tensor: tensor
+    return _Steps(steps[:split]), _Steps(tail)
+
+
+class _NumpyNormalized:
+    """torchvision's ToTensor then Normalize for an RGB Pillow image, in numpy."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        self.mean = np.asarray(mean, np.float32)[:, None, None]
+        self.std = np.asarray(std, np.float32)[:, None, None]
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        pixels = np.asarray(image, np.uint8)
+        if pixels.ndim != 3 or pixels.shape[2] != len(self.mean):
+            raise ValueError(f"expected an RGB image, got an array of shape {pixels.shape}")
+        values = pixels.transpose(2, 0, 1).astype(np.float32)
+        values /= np.float32(255)
+        values -= self.mean
+        values /= self.std
+        return torch.from_numpy(values)
 
 
 class _Steps:

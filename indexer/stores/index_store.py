@@ -243,8 +243,8 @@ class IndexStore:
                     raise CorruptIndex(f"Version {name} was built with {candidate.manifest.model_id}, but this "
                                        f"server runs {expected_model_id}; restart it to switch models.")
                 manifest = candidate.manifest
-                too_far = query_precision and fidelity_between(query_precision, manifest.built_in) < FIDELITY_BOUND
-                if too_far:
+                if query_precision is not None and \
+                        fidelity_between(query_precision, manifest.built_in) < FIDELITY_BOUND:
                     raise CorruptIndex(f"Version {name} was built in {manifest.precision} (cosine "
                                        f"{manifest.precision_fidelity:.4f} to fp32), too far from this server's "
                                        "queries; restart it (it will query in fp32) or re-index in fp32.")
