@@ -117,6 +117,7 @@ class Manifest:
     def built_in(self) -> Precision:
         """The precision the vectors were made in, with its agreement with fp32."""
         return Precision(self.precision, self.precision_fidelity)
+
     @classmethod
     def read(cls, path: Path) -> "Manifest":
         data = json.loads(path.read_text())
