@@ -8,7 +8,8 @@ embedder keeps torch's own bf16 path. The towers are traced from the loaded open
 in memory when the model loads (a few seconds). Int8 calibration adds 15-20 s for ViT-B-32, so the
 quantized tower is kept in a cache folder under a name made of everything it depends on (the weights'
 digest, the input size, the recipe, OpenVINO's and NNCF's versions): later processes load it in a second,
-and no cached file can outlive what made it.
+and no cached file can outlive what made it. Its probe agreement is recorded beside it, so that ``auto`` does
+not rebuild a tower it has refused once.
 """
 
 from __future__ import annotations
