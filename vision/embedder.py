@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,19 +216,24 @@ class Embedder:
         """int8's probe agreement as an earlier process measured it on the same cached tower, if any."""
         if candidate != "openvino-int8":
             return None
-        return known_int8_agreement(self._int8_cache_file(), probes_digest(self.image_size))
+        return known_int8_agreement(self._int8_cache_file, self._probes_digest)
 
     def _keep_agreement(self, candidate: str, fidelity: float) -> None:
         if candidate == "openvino-int8":
-            keep_int8_agreement(self._int8_cache_file(), probes_digest(self.image_size), fidelity)
+            keep_int8_agreement(self._int8_cache_file, self._probes_digest, fidelity)
 
     def _input_shape(self) -> tuple[int, int]:
         size = self.model.visual.image_size
         return (size, size) if isinstance(size, int) else tuple(size)
 
+    @functools.cached_property
     def _int8_cache_file(self) -> Path:
         return int8_cache_file(Path(self.config.cache_dir or DEFAULT_CACHE) / "openvino", self.model_id,
                                self._input_shape())
+
+    @functools.cached_property
+    def _probes_digest(self) -> str:
+        return probes_digest(self.image_size)
 
     def _run_in(self, name: str) -> None:
         if name.startswith("openvino"):
@@ -235,7 +241,7 @@ class Embedder:
             if name == "openvino-int8":
                 calibration = torch.stack([self.preprocess(picture) for picture in
                                            calibration_images(self.image_size, CALIBRATION_PICTURES)])
-                cache_file = self._int8_cache_file()
+                cache_file = self._int8_cache_file
             self._openvino = OpenVinoTowers(self.model, self._input_shape(), int(self.tokenize([""]).shape[1]),
                                             torch.get_num_threads(), native_bf16(), calibration, cache_file)
         elif self.device.type == "cpu":  # bf16: converted weights (autocast would cast them on every call)
